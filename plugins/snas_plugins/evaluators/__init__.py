@@ -1,0 +1,1 @@
+"""Built-in evaluator plugins, one module each."""

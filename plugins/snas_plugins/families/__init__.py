@@ -1,0 +1,1 @@
+"""Built-in network-family plugins, one module each."""

@@ -1,0 +1,88 @@
+"""Plain convolutional networks: conv → (batch norm) → activation blocks, then a linear head."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
+from snas_plugins.families.common import ACTIVATIONS, activation, level_restrictions, training_parameters
+
+FILTERS = (16, 32, 64, 128, 256, 512)
+KERNEL_SIZES = (3, 5, 7)
+MAX_LAYERS = 50
+
+
+class ConvBlock(nn.Module):
+    """One convolution layer with optional batch norm, activation and identity skip."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, act: str, batch_norm: bool, skip: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=not batch_norm)
+        self.norm = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
+        self.act = activation(act)
+        self.skip = skip and c_in == c_out
+
+    def forward(self, x):
+        out = self.act(self.norm(self.conv(x)))
+        return out + x if self.skip else out
+
+
+def downsample_positions(num_layers: int, size: int) -> set[int]:
+    """Layers after which to halve the resolution: spread evenly, never below 2x2."""
+    budget = max(0, int(math.log2(max(size, 1))) - 1)
+    count = min(budget, num_layers)
+    if count == 0:
+        return set()
+    return {int((i + 1) * num_layers / (count + 1)) for i in range(count)}
+
+
+class CNN(NetworkFamily):
+    """Stacked convolutions with per-layer filters, kernel sizes and pooling placed to fit the input."""
+
+    name = "cnn"
+    description = "plain convolutional network: per-layer filters and kernels, optional skips"
+
+    def space(self) -> SearchSpace:
+        return SearchSpace(
+            family=self.name,
+            parameters=[
+                IntRange("num_layers", 1, MAX_LAYERS, doc="convolution layers"),
+                LayerList("filters", Choice("filters", FILTERS), doc="output channels per layer"),
+                LayerList("kernel_sizes", Choice("kernel_size", KERNEL_SIZES), doc="kernel size per layer"),
+                Choice("activation", ACTIVATIONS, doc="activation function"),
+                Choice("skip_connections", (False, True), doc="identity skips where channels match"),
+                *training_parameters(),
+            ],
+            levels=level_restrictions("filters", FILTERS, skip_param="skip_connections"),
+            min_level=1,
+        )
+
+    def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+        c, h, w = input_shape
+        n = arch["num_layers"]
+        pools = downsample_positions(n, min(h, w))
+        layers: list[nn.Module] = []
+        c_in = c
+        for i in range(n):
+            c_out = arch["filters"][i]
+            layers.append(
+                ConvBlock(c_in, c_out, arch["kernel_sizes"][i], arch["activation"], arch["use_batch_norm"],
+                          arch["skip_connections"])
+            )
+            if i in pools:
+                layers.append(nn.MaxPool2d(2))
+            c_in = c_out
+        return nn.Sequential(
+            *layers,
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(arch["dropout"]),
+            nn.Linear(c_in, num_classes),
+        )
+
+
+@hookimpl
+def snas_register_families():
+    return [CNN]

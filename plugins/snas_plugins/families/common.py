@@ -1,0 +1,79 @@
+"""Parameters, level table and layers shared by the built-in families (not a plugin).
+
+:data:`LEVELS` is the one table of complexity levels: each family derives its
+per-level restrictions from it, and the docs print it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from snas import Choice, IntRange
+
+DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.5)
+LEARNING_RATES = (0.1, 0.01, 0.001, 0.0001)
+OPTIMIZERS = ("sgd", "adam", "adamw")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu")
+
+#: complexity levels: what each level allows (level 3 is the full space)
+LEVELS: dict[int, dict[str, Any]] = {
+    1: {"max_layers": 3, "max_width": 128, "batch_norm": (False,), "skip": (False,), "activations": ("relu",)},
+    2: {
+        "max_layers": 5,
+        "max_width": 256,
+        "batch_norm": (False, True),
+        "skip": (False, True),
+        "activations": ("relu", "leaky_relu", "elu"),
+    },
+}
+
+
+def training_parameters() -> list:
+    """Parameters every family shares: dropout, learning rate, optimizer, batch norm."""
+    return [
+        Choice("use_batch_norm", (False, True), doc="batch normalization after each layer"),
+        Choice("dropout", DROPOUTS, doc="dropout rate"),
+        Choice("learning_rate", LEARNING_RATES, doc="initial learning rate"),
+        Choice("optimizer", OPTIMIZERS, doc="optimizer"),
+    ]
+
+
+def level_restrictions(widths_param: str | None, widths: tuple, activation_params: tuple[str, ...] = ("activation",),
+                       skip_param: str | None = None, layers_param: str = "num_layers") -> dict[int, dict[str, Any]]:
+    """Per-level restrictions for a family, derived from :data:`LEVELS`."""
+    out: dict[int, dict[str, Any]] = {}
+    for level, rules in LEVELS.items():
+        r: dict[str, Any] = {layers_param: (1, rules["max_layers"]), "use_batch_norm": rules["batch_norm"]}
+        if widths_param is not None:
+            r[widths_param] = tuple(w for w in widths if w <= rules["max_width"])
+        for name in activation_params:
+            r[name] = rules["activations"]
+        if skip_param is not None:
+            r[skip_param] = rules["skip"]
+        out[level] = r
+    return out
+
+
+def activation(name: str) -> nn.Module:
+    """The activation module called ``name``."""
+    return {
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(0.1),
+        "elu": nn.ELU,
+        "selu": nn.SELU,
+        "gelu": nn.GELU,
+    }[name]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flatten_size(module: nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """Features ``module`` produces for one input of ``input_shape``."""
+    with torch.no_grad():
+        return int(module(torch.zeros(1, *input_shape)).numel())

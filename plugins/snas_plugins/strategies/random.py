@@ -1,0 +1,57 @@
+"""The ``random`` strategy: uniform samples of the space, never the same one twice."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import attrs
+
+from snas import Architecture, Proposal, Strategy, Trial, hookimpl
+
+_level = attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
+
+
+@attrs.frozen
+class RandomOptions:
+    """``batch_size`` proposals per ask (parallel workers), sampled at ``complexity_level``."""
+
+    batch_size: int = attrs.field(default=1, validator=attrs.validators.gt(0))
+    complexity_level: int | None = attrs.field(default=None, validator=_level)
+
+
+class RandomSearch(Strategy):
+    """Sample architectures uniformly (a family, then its parameters), skipping repeats."""
+
+    name = "random"
+    description = "uniform random sampling, no repeats"
+    Options = RandomOptions
+
+    def __init__(self, space: Any, options: RandomOptions, rng: Any):
+        super().__init__(space, options, rng)
+        self.seen: set[str] = set()
+
+    def _fresh(self) -> Architecture:
+        for _ in range(100):
+            arch = self.space.sample(self.rng, self.options.complexity_level)
+            if arch.fingerprint not in self.seen:
+                break
+        self.seen.add(arch.fingerprint)
+        return arch
+
+    def ask(self) -> list[Proposal]:
+        return [Proposal(self._fresh()) for _ in range(self.options.batch_size)]
+
+    def tell(self, trials: list[Trial]) -> None:
+        self.seen.update(t.fingerprint for t in trials)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "seen": sorted(self.seen)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.seen = set(state.get("seen", []))
+
+
+@hookimpl
+def snas_register_strategies():
+    return [RandomSearch]

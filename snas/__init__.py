@@ -1,0 +1,93 @@
+"""snas: neural architecture search for image classification, built from plugins.
+
+The public API for users is :func:`search`, :func:`resume` and
+:func:`load_run`; for plugin authors, :data:`hookimpl`, the component base
+classes and the search-space types re-exported here.
+"""
+
+from snas.hookspecs import hookimpl
+from snas.space import (
+    COMPLEXITY_LEVELS,
+    Architecture,
+    Choice,
+    IntRange,
+    JointSpace,
+    LayerList,
+    SearchSpace,
+    describe_architecture,
+)
+from snas.data import DataBundle, StreamingSplit, TensorSplit
+from snas.interfaces import (
+    Component,
+    Dataset,
+    EvaluationTask,
+    Evaluator,
+    Executor,
+    Exporter,
+    NetworkFamily,
+    NoOptions,
+    Proposal,
+    Strategy,
+    Trial,
+    TrialResult,
+)
+from snas.errors import (
+    ConfigError,
+    DataError,
+    InvalidArchitecture,
+    PluginConflictError,
+    RunFileError,
+    SnasError,
+    UnknownPluginError,
+)
+from snas.devices import autocast, resolve_device
+from snas.config import RunConfig
+from snas.plugins import PluginManager, get_plugin_manager
+
+__version__ = "0.1.0"
+
+from snas.result import RunResult  # noqa: E402
+from snas.api import load_run, resume, search  # noqa: E402
+
+__all__ = [
+    "COMPLEXITY_LEVELS",
+    "Architecture",
+    "Choice",
+    "Component",
+    "ConfigError",
+    "DataBundle",
+    "DataError",
+    "Dataset",
+    "EvaluationTask",
+    "Evaluator",
+    "Executor",
+    "Exporter",
+    "IntRange",
+    "InvalidArchitecture",
+    "JointSpace",
+    "LayerList",
+    "NetworkFamily",
+    "NoOptions",
+    "PluginConflictError",
+    "PluginManager",
+    "Proposal",
+    "RunConfig",
+    "RunFileError",
+    "RunResult",
+    "SearchSpace",
+    "SnasError",
+    "Strategy",
+    "StreamingSplit",
+    "TensorSplit",
+    "Trial",
+    "TrialResult",
+    "UnknownPluginError",
+    "autocast",
+    "describe_architecture",
+    "get_plugin_manager",
+    "hookimpl",
+    "load_run",
+    "resolve_device",
+    "resume",
+    "search",
+]

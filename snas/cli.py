@@ -1,0 +1,344 @@
+"""The ``snas`` command line: parses options, calls :mod:`snas.api`, shows progress.
+
+Option names follow S-NAS (``--search-method``, ``--network-type``,
+``--population-size``…) so existing scripts carry over.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import click
+
+from snas.config import RunConfig, read_toml
+from snas.errors import ConfigError, SnasError
+from snas.hookspecs import hookimpl
+
+#: CLI flags that become strategy options, and the option name they set
+STRATEGY_FLAGS = (
+    "population_size",
+    "generations",
+    "mutation_rate",
+    "crossover_rate",
+    "tournament_size",
+    "elite_size",
+)
+#: CLI flags that become evaluator (training) options
+EVALUATOR_FLAGS = ("max_epochs", "batch_size", "patience", "min_delta", "monitor")
+
+
+class SnasGroup(click.Group):
+    """A click group that turns snas errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SnasError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(values: Iterable[str], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        if "=" not in item:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = _parse_value(value.strip())
+    return out
+
+
+def _split_names(values: Iterable[str]) -> list[str]:
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+@click.group(cls=SnasGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="snas")
+def cli() -> None:
+    """snas: neural architecture search for image classification.
+
+    Start with `snas search` (a real search on the embedded digits data set),
+    then `snas show snas-runs/<run>/run.h5`. `snas plugins` lists every
+    family, strategy, data set, evaluator, executor and exporter installed.
+    """
+
+
+def _search_options(f: Any) -> Any:
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Read options from a TOML file (command-line options win)."),
+        click.option("--dataset", help="Data set name (default: digits). See `snas plugins`."),
+        click.option("--search-method", "strategy", help="Search strategy: evolutionary (default), random, …"),
+        click.option("--network-type", "network_types", multiple=True, help="Families to search (repeat or comma-separate); default cnn,mlp."),
+        click.option("--max-complexity", type=click.IntRange(1, 3), help="Highest complexity level searched (1-3, default 1)."),
+        click.option("--max-trials", type=click.IntRange(1), help="Budget: number of architectures to train."),
+        click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), help="Budget: seconds; no new trial starts after it."),
+        click.option("--population-size", type=click.IntRange(2), help="Evolution: population size."),
+        click.option("--generations", type=click.IntRange(1), help="Evolution: number of generations."),
+        click.option("--mutation-rate", type=click.FloatRange(0, 1), help="Evolution: mutation probability per parameter."),
+        click.option("--crossover-rate", type=click.FloatRange(0, 1), help="Evolution: probability a child comes from crossover."),
+        click.option("--tournament-size", type=click.IntRange(1), help="Evolution: tournament size."),
+        click.option("--elite-size", type=click.IntRange(0), help="Evolution: best individuals kept each generation."),
+        click.option("--max-epochs", type=click.IntRange(1), help="Training: most epochs per trial."),
+        click.option("--batch-size", type=click.IntRange(1), help="Training: batch size."),
+        click.option("--patience", type=click.IntRange(0), help="Training: epochs without improvement before stopping."),
+        click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
+        click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
+        click.option("--evaluator", help="Evaluator plugin (default: train)."),
+        click.option("--executor", help="Executor plugin (default: inline)."),
+        click.option("--num-workers", type=click.IntRange(1), help="Parallel evaluations (executor workers)."),
+        click.option("--device", help="auto (default), cpu or cuda:N."),
+        click.option("--gpu-ids", help="Comma-separated CUDA device ids to spread trials over."),
+        click.option("--seed", type=int, help="Random seed (default 0)."),
+        click.option("--output-dir", type=click.Path(file_okay=False), help="Folder for run folders (default ./snas-runs)."),
+        click.option("--run-name", help="Name of this run's folder (default <dataset>-<method>-<time>)."),
+        click.option("--checkpoint-frequency", type=click.IntRange(1), help="Sync the run file every N trials (default 1: every trial)."),
+        click.option("--resume-from", type=click.Path(exists=True), help="Resume this run file instead of starting a new run."),
+        click.option("-S", "--strategy-option", "strategy_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the search method."),
+        click.option("-E", "--evaluator-option", "evaluator_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the evaluator."),
+        click.option("-D", "--dataset-option", "dataset_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the data set."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the summary."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build_config(params: dict[str, Any]) -> RunConfig:
+    """Merge a TOML file (if any) and command-line options into a RunConfig."""
+    from snas.plugins import get_plugin_manager
+
+    base: dict[str, Any] = {}
+    if params.get("config_file"):
+        raw = read_toml(params["config_file"])
+        base = {k.replace("-", "_"): v for k, v in raw.items()}
+        if "search_method" in base:
+            base["strategy"] = base.pop("search_method")
+        if "network_type" in base:
+            base["network_types"] = base.pop("network_type")
+        if isinstance(base.get("network_types"), str):
+            base["network_types"] = _split_names([base["network_types"]])
+    cfg = RunConfig.from_dict(base, where=f"config file {params.get('config_file')}" if base else "options")
+    simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
+              "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency")
+    for key in simple:
+        if params.get(key) is not None:
+            setattr(cfg, key, params[key])
+    if params.get("network_types"):
+        cfg.network_types = _split_names(params["network_types"])
+    if params.get("gpu_ids"):
+        try:
+            cfg.gpu_ids = [int(i) for i in _split_names([params["gpu_ids"]])]
+        except ValueError:
+            raise ConfigError(f"--gpu-ids expects comma-separated integers, got {params['gpu_ids']!r}") from None
+    strategy_cls = get_plugin_manager().get_strategy(cfg.strategy)
+    known = {a.name for a in __import__("attrs").fields(strategy_cls.Options)}
+    for key in STRATEGY_FLAGS:
+        if params.get(key) is not None:
+            if key not in known:
+                click.echo(f"warning: --{key.replace('_', '-')} does not apply to search method "
+                           f"{cfg.strategy!r}; ignored", err=True)
+                continue
+            cfg.strategy_options[key] = params[key]
+    for key in EVALUATOR_FLAGS:
+        if params.get(key) is not None:
+            cfg.evaluator_options[key] = params[key]
+    cfg.strategy_options.update(_pairs(params.get("strategy_pairs", ()), "--strategy-option"))
+    cfg.evaluator_options.update(_pairs(params.get("evaluator_pairs", ()), "--evaluator-option"))
+    cfg.dataset_options.update(_pairs(params.get("dataset_pairs", ()), "--dataset-option"))
+    return RunConfig.from_dict(cfg.to_dict(), where="options")
+
+
+@cli.command()
+@_search_options
+def search(**params: Any) -> None:
+    """Search for the best architecture for a data set.
+
+    With no options: an evolutionary search over small CNNs and MLPs on the
+    embedded digits data set, which takes a couple of minutes on a laptop CPU.
+    """
+    from snas import api
+
+    if params.get("resume_from"):
+        result = api.resume(params["resume_from"], observers=_observers(params))
+    else:
+        cfg = build_config(params)
+        path = api.run_path(cfg)
+        result = api.run_search_with_config(cfg, path, observers=_observers(params))
+    _report(result, params.get("as_json", False))
+
+
+@cli.command()
+@click.argument("run_file", type=click.Path())
+@click.option("--max-trials", type=click.IntRange(1), help="New trial budget for the resumed run.")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), help="New time budget (seconds, whole run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def resume(run_file: str, max_trials: int | None, time_budget: float | None, as_json: bool, quiet: bool) -> None:
+    """Continue an interrupted run from its run file."""
+    from snas import api
+
+    result = api.resume(run_file, observers=_observers({"quiet": quiet or as_json}),
+                        max_trials=max_trials, time_budget=time_budget)
+    _report(result, as_json)
+
+
+@cli.command()
+@click.argument("run_file", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print configuration, every trial and the best trial as JSON.")
+def show(run_file: str, as_json: bool) -> None:
+    """Show a run: its trials and its best architecture."""
+    from snas import api
+
+    result = api.load_run(run_file)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    click.echo(f"run {result.path} ({result.status}), {len(result.trials)} trials")
+    header = f"{'trial':>5}  {'family':<12} {'fingerprint':<16}  {'status':<10} {'val acc':>8} {'test acc':>8} {'params':>10} {'secs':>7}"
+    click.echo(header)
+    for row in result.table():
+        click.echo(
+            f"{row['trial']:>5}  {row['family']:<12} {row['fingerprint']:<16}  {row['status']:<10} "
+            f"{_fmt(row['score']):>8} {_fmt(row['test_accuracy']):>8} {row['params'] or '':>10} {row['seconds']:>7}"
+        )
+    click.echo("")
+    _summary(result)
+
+
+@cli.command()
+def plugins() -> None:
+    """List every registered plugin component by kind, with its distribution."""
+    from snas.plugins import get_plugin_manager, iter_components
+
+    manager = get_plugin_manager()
+    kind = None
+    for info in iter_components(manager):
+        if info.kind != kind:
+            kind = info.kind
+            click.echo(f"{kind}:")
+        click.echo(f"  {info.name:<16} {info.distribution} {info.version:<8} {info.description}")
+    for failure in manager.failures:
+        click.echo(f"failed: {failure}", err=True)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+# -- progress and summary ------------------------------------------------------
+
+
+class ProgressObserver:
+    """A rich progress bar: trials done / budget, best score so far, elapsed time."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self.task = None
+        self.budget_is_time = False
+
+    def _total(self, run: Any) -> float | None:
+        return run.max_trials
+
+    @hookimpl
+    def snas_run_started(self, run: Any) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "searching", total=self._total(run), completed=run.trained,
+            best=_fmt(run.best.score if run.best else None), note="",
+        )
+
+    @hookimpl
+    def snas_trial_finished(self, run: Any, trial: Any) -> None:
+        note = "" if trial.ok else f"trial {trial.trial_id} failed"
+        self.progress.update(self.task, completed=run.trained, best=_fmt(run.best.score if run.best else None), note=note)
+
+    @hookimpl
+    def snas_generation_finished(self, run: Any, generation: int, trials: list, progress: dict) -> None:
+        extra = ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in progress.items() if k != "best")
+        self.progress.update(self.task, note=extra)
+
+    @hookimpl
+    def snas_run_finished(self, run: Any, result: Any) -> None:
+        self.progress.stop()
+
+
+def _observers(params: dict[str, Any]) -> list[Any]:
+    if params.get("quiet") or params.get("as_json"):
+        return []
+    return [ProgressObserver()]
+
+
+def _summary(result: Any) -> None:
+    from snas.plugins import get_plugin_manager
+
+    best = result.best
+    ok = len(result.completed)
+    failed = sum(1 for t in result.trials if t.status == "failed")
+    click.echo(f"{len(result.trials)} trials ({ok} ok, {failed} failed), status: {result.status}")
+    if best is None:
+        click.echo("no trial succeeded, so there is no best architecture")
+    else:
+        try:
+            lines = get_plugin_manager().get_family(best.arch.family).describe(best.arch)
+        except SnasError:
+            from snas.space import describe_architecture
+
+            lines = describe_architecture(best.arch)
+        click.echo(f"best architecture (trial {best.trial_id}, {best.fingerprint}):")
+        for line in lines:
+            click.echo(f"  {line}")
+        m = best.metrics
+        click.echo(f"validation accuracy: {_fmt(m.get('val_accuracy', best.score))}")
+        click.echo(f"test accuracy:       {_fmt(m.get('test_accuracy'))}")
+        if m.get("params") is not None:
+            click.echo(f"parameters:          {m['params']:,}")
+    click.echo(f"run file:            {result.path}")
+    arch_file = Path(result.path).parent / "best_architecture.json"
+    if arch_file.exists():
+        click.echo(f"best architecture:   {arch_file}")
+
+
+def _report(result: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _summary(result)
+    if result.status == "interrupted":
+        click.echo(f"interrupted: continue with `snas resume {result.path}`", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``snas`` command: lets plugins add commands, then runs."""
+    from snas.plugins import get_plugin_manager
+
+    try:
+        get_plugin_manager().hook.snas_register_commands(cli=cli)
+    except SnasError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    cli.main(args=argv, prog_name="snas")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

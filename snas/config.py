@@ -1,0 +1,118 @@
+"""The run configuration and the conversion of user settings into component options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+import cattrs
+
+from snas.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+#: families searched when a run names none: quick to train, strong on small images
+DEFAULT_NETWORK_TYPES = ("cnn", "mlp")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _positive(name: str):
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}")
+
+    return check
+
+
+@attrs.define
+class RunConfig:
+    """Everything that defines a run; stored in the run file and read back on resume."""
+
+    dataset: str = "digits"
+    dataset_options: dict[str, Any] = attrs.field(factory=dict)
+    strategy: str = "evolutionary"
+    strategy_options: dict[str, Any] = attrs.field(factory=dict)
+    network_types: list[str] = attrs.field(factory=lambda: list(DEFAULT_NETWORK_TYPES))
+    max_complexity: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2, 3)))
+    complexity_level: int | None = None
+    evaluator: str = "train"
+    evaluator_options: dict[str, Any] = attrs.field(factory=dict)
+    executor: str = "inline"
+    executor_options: dict[str, Any] = attrs.field(factory=dict)
+    num_workers: int = attrs.field(default=1, validator=_positive("num_workers"))
+    device: str = "auto"
+    gpu_ids: list[int] = attrs.field(factory=list)
+    seed: int = 0
+    max_trials: int | None = attrs.field(default=None, validator=_positive("max_trials"))
+    time_budget: float | None = attrs.field(default=None, validator=_positive("time_budget"))
+    output_dir: str | None = None
+    run_name: str | None = None
+    checkpoint_frequency: int = attrs.field(default=1, validator=_positive("checkpoint_frequency"))
+    export_formats: list[str] = attrs.field(factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return converter.unstructure(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "configuration") -> "RunConfig":
+        """Build a config, reporting unknown keys and wrong types by name."""
+        return make_options(cls, data, where)
+
+    def devices(self) -> list[str]:
+        """The devices the executor spreads work over."""
+        if self.gpu_ids:
+            return [f"cuda:{i}" for i in self.gpu_ids]
+        return [self.device]
+
+
+def make_options(cls: type, data: Mapping[str, Any] | Any, where: str) -> Any:
+    """Turn a mapping into ``cls`` (an attrs class), with one clear error on bad input."""
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table of options, got {type(data).__name__}")
+    fields = {f.name for f in attrs.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "none"
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; valid options: {valid}")
+    try:
+        return converter.structure(dict(data), cls)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except Exception as exc:  # cattrs wraps field errors in an exception group
+        messages = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
+        inner = [m for m in messages]
+        for sub in getattr(exc, "exceptions", []):
+            if isinstance(sub, ConfigError):
+                inner = [str(sub)]
+        raise ConfigError(f"{where}: " + "; ".join(inner)) from None
+
+
+def options_to_dict(options: Any) -> dict[str, Any]:
+    """The JSON-able form of an options instance."""
+    return cattrs.Converter().unstructure(options)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML configuration file, with the file name in any error."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
