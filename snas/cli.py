@@ -29,6 +29,8 @@ STRATEGY_FLAGS = (
 )
 #: CLI flags that become evaluator (training) options
 EVALUATOR_FLAGS = ("max_epochs", "batch_size", "patience", "min_delta", "monitor")
+#: CLI flags that become data-set options (when the data set has them)
+DATASET_FLAGS = ("data_dir", "download", "image_size", "image_column", "label_column", "custom_dataset_name")
 
 
 class SnasGroup(click.Group):
@@ -76,7 +78,15 @@ def cli() -> None:
 def _search_options(f: Any) -> Any:
     options = [
         click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Read options from a TOML file (command-line options win)."),
-        click.option("--dataset", help="Data set name (default: digits). See `snas plugins`."),
+        click.option("--dataset", help="Data set name (default: digits). See `snas datasets`."),
+        click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding (or receiving) data set files."),
+        click.option("--download/--no-download", default=None, help="Download a torchvision data set if missing."),
+        click.option("--custom-csv-dataset", type=click.Path(dir_okay=False), help="CSV of image paths and labels (data set 'csv')."),
+        click.option("--custom-folder-dataset", type=click.Path(file_okay=False), help="Folder with one subfolder per class (data set 'folder')."),
+        click.option("--custom-dataset-name", help="Name of a custom data set in the run file."),
+        click.option("--image-size", help="Resize custom images to HxW, e.g. 32x32."),
+        click.option("--image-column", help="CSV column holding image paths (default image)."),
+        click.option("--label-column", help="CSV column holding labels (default label)."),
         click.option("--search-method", "strategy", help="Search strategy: evolutionary (default), random, …"),
         click.option("--network-type", "network_types", multiple=True, help="Families to search (repeat or comma-separate); default cnn,mlp."),
         click.option("--max-complexity", type=click.IntRange(1, 3), help="Highest complexity level searched (1-3, default 1)."),
@@ -141,22 +151,40 @@ def build_config(params: dict[str, Any]) -> RunConfig:
             cfg.gpu_ids = [int(i) for i in _split_names([params["gpu_ids"]])]
         except ValueError:
             raise ConfigError(f"--gpu-ids expects comma-separated integers, got {params['gpu_ids']!r}") from None
-    strategy_cls = get_plugin_manager().get_strategy(cfg.strategy)
-    known = {a.name for a in __import__("attrs").fields(strategy_cls.Options)}
-    for key in STRATEGY_FLAGS:
-        if params.get(key) is not None:
-            if key not in known:
-                click.echo(f"warning: --{key.replace('_', '-')} does not apply to search method "
-                           f"{cfg.strategy!r}; ignored", err=True)
-                continue
-            cfg.strategy_options[key] = params[key]
-    for key in EVALUATOR_FLAGS:
-        if params.get(key) is not None:
-            cfg.evaluator_options[key] = params[key]
+    if params.get("custom_csv_dataset") and params.get("custom_folder_dataset"):
+        raise ConfigError("give either --custom-csv-dataset or --custom-folder-dataset, not both")
+    if params.get("custom_csv_dataset"):
+        cfg.dataset = "csv"
+        cfg.dataset_options["path"] = params["custom_csv_dataset"]
+    if params.get("custom_folder_dataset"):
+        cfg.dataset = "folder"
+        cfg.dataset_options["path"] = params["custom_folder_dataset"]
+    manager = get_plugin_manager()
+    _apply_flags(params, STRATEGY_FLAGS, manager.get_strategy(cfg.strategy), cfg.strategy_options,
+                 f"search method {cfg.strategy!r}")
+    _apply_flags(params, EVALUATOR_FLAGS, manager.get_evaluator(cfg.evaluator), cfg.evaluator_options,
+                 f"evaluator {cfg.evaluator!r}")
+    _apply_flags(params, DATASET_FLAGS, manager.get_dataset(cfg.dataset), cfg.dataset_options,
+                 f"data set {cfg.dataset!r}")
     cfg.strategy_options.update(_pairs(params.get("strategy_pairs", ()), "--strategy-option"))
     cfg.evaluator_options.update(_pairs(params.get("evaluator_pairs", ()), "--evaluator-option"))
     cfg.dataset_options.update(_pairs(params.get("dataset_pairs", ()), "--dataset-option"))
     return RunConfig.from_dict(cfg.to_dict(), where="options")
+
+
+def _apply_flags(params: dict[str, Any], flags: Iterable[str], component: type, target: dict[str, Any],
+                 what: str) -> None:
+    """Copy the given flags into ``target`` when ``component``'s options have them; warn otherwise."""
+    import attrs
+
+    known = {a.name for a in attrs.fields(component.Options)}
+    for key in flags:
+        if params.get(key) is None:
+            continue
+        if key not in known:
+            click.echo(f"warning: --{key.replace('_', '-')} does not apply to {what}; ignored", err=True)
+            continue
+        target[key] = params[key]
 
 
 @cli.command()
@@ -230,6 +258,64 @@ def plugins() -> None:
         click.echo(f"  {info.name:<16} {info.distribution} {info.version:<8} {info.description}")
     for failure in manager.failures:
         click.echo(f"failed: {failure}", err=True)
+
+
+@cli.command()
+@click.argument("family", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the space as JSON.")
+def space(family: str | None, as_json: bool) -> None:
+    """Show a family's parameters, their ranges, and its complexity levels (all families without FAMILY)."""
+    from snas.plugins import get_plugin_manager
+    from snas.space import COMPLEXITY_LEVELS
+
+    manager = get_plugin_manager()
+    names = [family] if family else sorted(manager.components("family"))
+    out = {}
+    for name in names:
+        full = manager.get_family(name).space()
+        levels = {}
+        for level in COMPLEXITY_LEVELS:
+            if full.available_at(level):
+                levels[level] = {row["name"]: row["values"] for row in full.at_level(level).describe()}
+        out[name] = {"min_level": full.min_level, "parameters": full.describe(), "levels": levels}
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for name, info in out.items():
+        click.echo(f"{name} (from level {info['min_level']}):")
+        for row in info["parameters"]:
+            click.echo(f"  {row['name']:<20} {row['values']:<40} {row['doc']}")
+        for level, values in info["levels"].items():
+            full_values = {r["name"]: r["values"] for r in info["parameters"]}
+            changed = {k: v for k, v in values.items() if v != full_values[k]}
+            text = ", ".join(f"{k} {v}" for k, v in changed.items()) or "the full space"
+            click.echo(f"  level {level}: {text}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def datasets(as_json: bool) -> None:
+    """List every data set: input shape, classes, and whether its files are here."""
+    from snas.config import make_options
+    from snas.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    rows = []
+    for name, info in sorted(manager.components("dataset").items()):
+        try:
+            instance = info.cls(make_options(info.cls.Options, {}, f"data set {name!r}"))
+            summary = instance.summary()
+        except SnasError as exc:  # a data set that needs options (a CSV path, say)
+            summary = {"input_shape": None, "num_classes": None, "available": None, "note": str(exc)}
+        rows.append({"name": name, "description": info.description, **summary})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        shape = "x".join(map(str, row["input_shape"])) if row.get("input_shape") else "-"
+        available = {True: "present", False: "missing", None: "needs options"}[row.get("available")]
+        click.echo(f"  {row['name']:<16} {shape:<10} {str(row.get('num_classes') or '-'):>7} classes  "
+                   f"{available:<13} {row['description']}")
 
 
 def _fmt(value: Any) -> str:
@@ -326,6 +412,9 @@ def _report(result: Any, as_json: bool) -> None:
         _summary(result)
     if result.status == "interrupted":
         click.echo(f"interrupted: continue with `snas resume {result.path}`", err=True)
+
+
+# Commands that live in their own modules are added here, one line each.
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -222,6 +222,18 @@ class Dataset(Component, abc.ABC):
         """Whether the data can be loaded without a download."""
         return True
 
+    def summary(self) -> dict[str, Any]:
+        """What ``snas datasets`` shows: at least ``input_shape``, ``num_classes``, ``available``.
+
+        Must not load the whole data set; use ``None`` for what is unknown
+        before loading (the shape of a custom folder, say).
+        """
+        return {
+            "input_shape": getattr(self, "input_shape", None),
+            "num_classes": getattr(self, "num_classes", None),
+            "available": self.available(),
+        }
+
 
 class Evaluator(Component, abc.ABC):
     """Scores an architecture (by training it, a proxy, a lookup table, …)."""

@@ -458,16 +458,27 @@ class SearchSpace:
         mutable = [p for p in self.parameters if _cardinality(p) > 1]
         if not mutable:
             return arch
-        p = _rng_choice(rng, mutable)
+        return self.mutate_parameter(arch, _rng_choice(rng, mutable).name, rng)
+
+    def mutate_parameter(self, arch: Architecture, name: str, rng: np.random.Generator) -> Architecture:
+        """``arch`` with only parameter ``name`` changed (one element, for a per-layer list).
+
+        Changing a length parameter (``num_layers``) cuts or extends the lists
+        that follow it. Returns ``arch`` unchanged when the parameter has a
+        single allowed value.
+        """
+        p = self.parameter(name)
+        arch = self.project(arch, rng)
         values = dict(arch.params)
         if isinstance(p, LayerList):
-            old = list(values[p.name])
-            if old:
-                i = int(rng.integers(len(old)))
-                old[i] = p.item.mutate(old[i], rng)
-            values[p.name] = tuple(old)
+            old = list(values[name])
+            if not old:
+                return arch
+            i = int(rng.integers(len(old)))
+            old[i] = p.item.mutate(old[i], rng)
+            values[name] = tuple(old)
         else:
-            values[p.name] = p.mutate(values[p.name], rng)
+            values[name] = p.mutate(values[name], rng)
         return self.project(Architecture(self.family, values), rng)
 
     def crossover(self, a: Architecture, b: Architecture, rng: np.random.Generator) -> Architecture:

@@ -28,6 +28,8 @@ class Digits(Dataset):
     name = "digits"
     description = "scikit-learn's 1,797 handwritten digits (1x8x8, 10 classes), no download"
     Options = DigitsOptions
+    input_shape = (1, 8, 8)
+    num_classes = 10
 
     def load(self, seed: int = 0) -> DataBundle:
         from sklearn.datasets import load_digits

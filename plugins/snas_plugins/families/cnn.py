@@ -15,18 +15,27 @@ MAX_LAYERS = 50
 
 
 class ConvBlock(nn.Module):
-    """One convolution layer with optional batch norm, activation and identity skip."""
+    """One convolution layer with optional batch norm, activation and skip connection.
+
+    The skip is the identity where channels match and a 1x1 projection elsewhere.
+    """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, act: str, batch_norm: bool, skip: bool):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=not batch_norm)
         self.norm = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
         self.act = activation(act)
-        self.skip = skip and c_in == c_out
+        self.skip = skip
+        self.project = nn.Conv2d(c_in, c_out, 1, bias=False) if skip and c_in != c_out else None
+
+    def extra_repr(self) -> str:
+        return f"skip={self.skip}"
 
     def forward(self, x):
         out = self.act(self.norm(self.conv(x)))
-        return out + x if self.skip else out
+        if not self.skip:
+            return out
+        return out + (x if self.project is None else self.project(x))
 
 
 def downsample_positions(num_layers: int, size: int) -> set[int]:
