@@ -414,12 +414,14 @@ class Engine:
             self.strategy.tell(batch)
             pending = []
             self._pending_cache = pending
+            progress = self.strategy.progress()
+            self.store.add_generation(state.generation, [t.trial_id for t in batch], progress)
             state.generation += 1
             with self._critical_section():
                 self._save_engine_state(state, pending)
                 self.store.commit()
             self.manager.hook.snas_generation_finished(
-                run=state, generation=state.generation - 1, trials=batch, progress=self.strategy.progress()
+                run=state, generation=state.generation - 1, trials=batch, progress=progress
             )
 
     def _cached_trial(self, trial_id: int, arch: Architecture, hit: Trial, proposal: dict[str, Any]) -> Trial:

@@ -30,6 +30,7 @@ class RunResult:
     engine_state: dict[str, Any] | None
     format_version: int
     snas_version: str
+    generations: list[dict[str, Any]] = attrs.field(factory=list)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
@@ -49,6 +50,7 @@ class RunResult:
                 engine_state=store.engine_state(),
                 format_version=store.format_version,
                 snas_version=store.snas_version,
+                generations=store.generations(),
             )
 
     @property
@@ -128,5 +130,6 @@ class RunResult:
             "data": self.data_info,
             "plugins": self.plugins,
             "trials": [{**t.summary(), "curves": t.curves} for t in self.trials],
+            "generations": self.generations,
             "best": best,
         }

@@ -9,6 +9,9 @@ Layout of a run file::
     /data              JSON: the data set's description (shape, classes, sizes)
     /engine            JSON: strategy state, RNG state, pending proposals,
                        next trial id, generation, elapsed seconds
+    /generations       JSON: per strategy batch, its trial ids and progress
+                       figures (diversity, complexity level, surrogate tau…)
+    /extra/<name>      JSON documents plugins store (RunStore.set_extra)
     /trials/<id>/record          JSON: the trial (architecture, fingerprint,
                                  status, score, metrics, timing, error)
     /trials/<id>/curves/<name>   float64 per-epoch series
@@ -256,6 +259,16 @@ class RunStore:
         if "extra" not in self._h5:
             return default
         return self._read_json(name, self._h5["extra"], default)
+
+    def add_generation(self, generation: int, trial_ids: list[int], progress: Mapping[str, Any]) -> None:
+        """Record one strategy batch: its trials and the strategy's ``progress()`` (diversity, level…)."""
+        records = [g for g in self.generations() if g["generation"] != generation]
+        records.append({"generation": generation, "trials": list(trial_ids), "progress": dict(progress)})
+        self._write_json("generations", records)
+
+    def generations(self) -> list[dict[str, Any]]:
+        """Every recorded batch, oldest first."""
+        return self._read_json("generations", default=[])
 
     # -- trials ---------------------------------------------------------------
 
