@@ -55,6 +55,7 @@ class RunConfig:
     output_dir: str | None = None
     run_name: str | None = None
     checkpoint_frequency: int = attrs.field(default=1, validator=_positive("checkpoint_frequency"))
+    retrain_top: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     export_formats: list[str] = attrs.field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:

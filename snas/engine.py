@@ -349,6 +349,16 @@ class Engine:
         for t in state.trials:
             if t.cached_from is None and t.fingerprint not in cache:
                 cache[t.fingerprint] = t
+        if pending and pending[0].get("final"):
+            outcome = str(pending[0].get("outcome", "finished"))
+        else:
+            outcome = self._search(state, pending, cache)
+            pending = []
+        if outcome != "interrupted":
+            self._final_retrain(state, pending, cache, outcome)
+        return outcome
+
+    def _search(self, state: RunState, pending: list[dict[str, Any]], cache: dict[str, Trial]) -> str:
         cached_batches = 0
         while True:
             if not pending:
@@ -357,60 +367,18 @@ class Engine:
                 proposals = self.strategy.ask()
                 if not proposals:
                     return "finished"
-                first = self._next_trial_id(state, [])
-                pending = [
-                    {
-                        "trial_id": first + i,
-                        "architecture": {"family": p.arch.family, "params": dict(p.arch.params)},
-                        "protocol": p.protocol,
-                        "meta": p.meta,
-                    }
-                    for i, p in enumerate(proposals)
-                ]
-                self._pending_cache = pending
-                with self._critical_section():
-                    self._save_engine_state(state, pending)
-                    self.store.commit()
-            self._pending_cache = pending
-            done = {t.trial_id: t for t in state.trials}
-            batch_ids = [int(p["trial_id"]) for p in pending]
-            todo: list[tuple[EvaluationTask, dict[str, Any]]] = []
-            trained_in_batch = 0
-            for p in pending:
-                tid = int(p["trial_id"])
-                if tid in done:
-                    continue
-                arch = Architecture(p["architecture"]["family"], p["architecture"]["params"])
-                hit = cache.get(arch.fingerprint)
-                if hit is not None and (hit.protocol == p["protocol"] or hit.protocol == "full"):
-                    self._record(state, self._cached_trial(tid, arch, hit, p), None)
-                    continue
-                task = EvaluationTask(tid, arch, trial_seed(self.config.seed, tid), p["protocol"])
-                todo.append((task, p))
-            if todo:
-                cached_batches = 0
-            # respect the trial budget inside a batch too
-            if state.max_trials is not None:
-                room = max(0, state.max_trials - state.trained)
-                todo = todo[:room]
-            by_id = {task.trial_id: p for task, p in todo}
-            if todo:
-                for task, result in self.executor.run([t for t, _ in todo], self.job):
-                    trial = self._trial_from_result(task, result, by_id[task.trial_id])
-                    if trial.cached_from is None and trial.fingerprint not in cache:
-                        cache[trial.fingerprint] = trial
-                    trained_in_batch += 1
-                    self._record(state, trial, result)
-                    if state.time_budget is not None and state.elapsed() >= state.time_budget:
-                        return "budget_exhausted"
-            done = {t.trial_id: t for t in state.trials}
-            if any(tid not in done for tid in batch_ids):
-                return "budget_exhausted"  # the budget ran out inside the batch
+                pending = self._new_batch(state, proposals)
+            trained_in_batch, complete = self._evaluate_batch(state, pending, cache, count_budget=True)
+            if not complete:
+                return "budget_exhausted"  # the trial or time budget ran out inside the batch
             if trained_in_batch == 0:
                 cached_batches += 1
                 if cached_batches >= MAX_CACHED_BATCHES:
                     return "exhausted"
-            batch = [done[tid] for tid in batch_ids]
+            else:
+                cached_batches = 0
+            done = {t.trial_id: t for t in state.trials}
+            batch = [done[int(p["trial_id"])] for p in pending]
             self.strategy.tell(batch)
             pending = []
             self._pending_cache = pending
@@ -423,6 +391,88 @@ class Engine:
             self.manager.hook.snas_generation_finished(
                 run=state, generation=state.generation - 1, trials=batch, progress=progress
             )
+
+    def _new_batch(self, state: RunState, proposals: list[Proposal], **extra: Any) -> list[dict[str, Any]]:
+        """Give proposals trial ids and save them before any is evaluated."""
+        first = self._next_trial_id(state, [])
+        pending = [
+            {
+                "trial_id": first + i,
+                "architecture": {"family": p.arch.family, "params": dict(p.arch.params)},
+                "protocol": p.protocol,
+                "meta": p.meta,
+                **extra,
+            }
+            for i, p in enumerate(proposals)
+        ]
+        self._pending_cache = pending
+        with self._critical_section():
+            self._save_engine_state(state, pending)
+            self.store.commit()
+        return pending
+
+    def _evaluate_batch(
+        self, state: RunState, pending: list[dict[str, Any]], cache: dict[str, Trial], count_budget: bool
+    ) -> tuple[int, bool]:
+        """Evaluate the batch's unfinished proposals; returns (trained, whether all finished)."""
+        self._pending_cache = pending
+        done = {t.trial_id for t in state.trials}
+        todo: list[tuple[EvaluationTask, dict[str, Any]]] = []
+        for p in pending:
+            tid = int(p["trial_id"])
+            if tid in done:
+                continue
+            arch = Architecture(p["architecture"]["family"], p["architecture"]["params"])
+            hit = cache.get(arch.fingerprint)
+            if hit is not None and (hit.protocol == p["protocol"] or hit.protocol == "full"):
+                self._record(state, self._cached_trial(tid, arch, hit, p), None)
+                continue
+            todo.append((EvaluationTask(tid, arch, trial_seed(self.config.seed, tid), p["protocol"]), p))
+        if count_budget and state.max_trials is not None:
+            todo = todo[: max(0, state.max_trials - state.trained)]
+        by_id = {task.trial_id: p for task, p in todo}
+        trained = 0
+        if todo:
+            for task, result in self.executor.run([t for t, _ in todo], self.job):
+                trial = self._trial_from_result(task, result, by_id[task.trial_id])
+                if trial.fingerprint not in cache or (trial.protocol == "full" and cache[trial.fingerprint].protocol != "full"):
+                    cache[trial.fingerprint] = trial
+                trained += 1
+                self._record(state, trial, result)
+                if count_budget and state.time_budget is not None and state.elapsed() >= state.time_budget:
+                    break
+        done = {t.trial_id for t in state.trials}
+        return trained, all(int(p["trial_id"]) in done for p in pending)
+
+    def _final_retrain(
+        self, state: RunState, pending: list[dict[str, Any]], cache: dict[str, Trial], outcome: str
+    ) -> None:
+        """Retrain the best reduced-protocol architectures with the full protocol.
+
+        Scores from a reduced protocol (fast mode) only rank candidates; the
+        run's result always comes from full training. The retraining happens
+        after the budget and does not count against it.
+        """
+        if not pending:
+            full = {t.fingerprint for t in state.trials if t.protocol == "full" and t.cached_from is None}
+            candidates = sorted(
+                (t for t in state.trials if t.ok and t.protocol != "full" and t.cached_from is None
+                 and t.fingerprint not in full),
+                key=lambda t: t.score,
+                reverse=True,
+            )
+            chosen: list[Trial] = []
+            for t in candidates:
+                if t.fingerprint not in {c.fingerprint for c in chosen}:
+                    chosen.append(t)
+                if len(chosen) >= self.config.retrain_top:
+                    break
+            if not chosen:
+                return
+            proposals = [Proposal(t.arch, "full", {"retrain_of": t.trial_id}) for t in chosen]
+            pending = self._new_batch(state, proposals, final=True, outcome=outcome)
+        self._evaluate_batch(state, pending, cache, count_budget=False)
+        self._pending_cache = []
 
     def _cached_trial(self, trial_id: int, arch: Architecture, hit: Trial, proposal: dict[str, Any]) -> Trial:
         return Trial(
