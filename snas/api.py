@@ -43,7 +43,7 @@ def search(
     network_types: Iterable[str] | None = None,
     time_budget: float | None = None,
     evaluator: str = "train",
-    executor: str = "inline",
+    executor: str = "auto",
     num_workers: int = 1,
     device: str = "auto",
     strategy_options: Mapping[str, Any] | None = None,

@@ -104,7 +104,7 @@ def _search_options(f: Any) -> Any:
         click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
         click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
         click.option("--evaluator", help="Evaluator plugin (default: train)."),
-        click.option("--executor", help="Executor plugin (default: inline)."),
+        click.option("--executor", help="Executor plugin (default: auto = inline, or process with --num-workers > 1)."),
         click.option("--num-workers", type=click.IntRange(1), help="Parallel evaluations (executor workers)."),
         click.option("--device", help="auto (default), cpu or cuda:N."),
         click.option("--gpu-ids", help="Comma-separated CUDA device ids to spread trials over."),

@@ -44,7 +44,7 @@ class RunConfig:
     complexity_level: int | None = None
     evaluator: str = "train"
     evaluator_options: dict[str, Any] = attrs.field(factory=dict)
-    executor: str = "inline"
+    executor: str = "auto"
     executor_options: dict[str, Any] = attrs.field(factory=dict)
     num_workers: int = attrs.field(default=1, validator=_positive("num_workers"))
     device: str = "auto"

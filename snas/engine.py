@@ -200,9 +200,12 @@ class Engine:
         self.strategy = strategy_cls(self.space, self.strategy_options, self.rng)
         evaluator_cls = mgr.get_evaluator(cfg.evaluator)
         make_options(evaluator_cls.Options, cfg.evaluator_options, f"options of evaluator {cfg.evaluator!r}")
-        executor_cls = mgr.get_executor(cfg.executor)
+        executor_name = cfg.executor
+        if executor_name == "auto":  # parallel workers need processes; one worker runs inline
+            executor_name = "inline" if cfg.num_workers == 1 and len(cfg.gpu_ids) <= 1 else "process"
+        executor_cls = mgr.get_executor(executor_name)
         executor_options = make_options(
-            executor_cls.Options, cfg.executor_options, f"options of executor {cfg.executor!r}"
+            executor_cls.Options, cfg.executor_options, f"options of executor {executor_name!r}"
         )
         self.executor = executor_cls(executor_options, num_workers=cfg.num_workers, devices=cfg.devices())
         for device in cfg.devices():

@@ -87,6 +87,10 @@ class Architecture:
     def __getitem__(self, name: str) -> Any:
         return self.params[name]
 
+    def __reduce__(self) -> tuple:
+        # lets worker processes receive architectures (the params mapping is read-only)
+        return (Architecture, (self.family, dict(self.params)))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Architecture):
             return NotImplemented
