@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
-from snas_plugins.families.common import ACTIVATIONS, activation, level_restrictions, training_parameters
+from snas_plugins.families.common import (
+    ACTIVATIONS,
+    activation,
+    downsample_positions,
+    level_restrictions,
+    min_level,
+    training_parameters,
+)
 
 FILTERS = (16, 32, 64, 128, 256, 512)
 KERNEL_SIZES = (3, 5, 7)
@@ -38,15 +43,6 @@ class ConvBlock(nn.Module):
         return out + (x if self.project is None else self.project(x))
 
 
-def downsample_positions(num_layers: int, size: int) -> set[int]:
-    """Layers after which to halve the resolution: spread evenly, never below 2x2."""
-    budget = max(0, int(math.log2(max(size, 1))) - 1)
-    count = min(budget, num_layers)
-    if count == 0:
-        return set()
-    return {int((i + 1) * num_layers / (count + 1)) for i in range(count)}
-
-
 class CNN(NetworkFamily):
     """Stacked convolutions with per-layer filters, kernel sizes and pooling placed to fit the input."""
 
@@ -65,7 +61,7 @@ class CNN(NetworkFamily):
                 *training_parameters(),
             ],
             levels=level_restrictions("filters", FILTERS, skip_param="skip_connections"),
-            min_level=1,
+            min_level=min_level(self.name),
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -6,6 +6,7 @@ per-level restrictions from it, and the docs print it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -29,6 +30,30 @@ LEVELS: dict[int, dict[str, Any]] = {
         "activations": ("relu", "leaky_relu", "elu"),
     },
 }
+
+
+#: the lowest complexity level at which each built-in family is offered
+#: (level 1: cnn and mlp; level 2 adds resnet, mobilenet, enhanced_mlp; the rest join at level 3)
+FAMILY_MIN_LEVEL: dict[str, int] = {
+    "cnn": 1,
+    "mlp": 1,
+    "enhanced_mlp": 2,
+    "resnet": 2,
+    "mobilenet": 2,
+    "densenet": 3,
+    "shufflenetv2": 3,
+    "efficientnet": 3,
+    "vit": 3,
+    "mlp_mixer": 3,
+}
+
+#: the widest convolution (filters) the full space (level 3) offers where a family uses them
+MAX_WIDTH = 512
+
+
+def min_level(family: str) -> int:
+    """The level at which ``family`` joins a search (level 3 for a family not in the table)."""
+    return FAMILY_MIN_LEVEL.get(family, 3)
 
 
 def training_parameters() -> list:
@@ -55,6 +80,26 @@ def level_restrictions(widths_param: str | None, widths: tuple, activation_param
             r[skip_param] = rules["skip"]
         out[level] = r
     return out
+
+
+def downsample_positions(num_layers: int, size: int) -> set[int]:
+    """Layers after which to halve the resolution: spread evenly, never below 2x2."""
+    budget = max(0, int(math.log2(max(size, 1))) - 1)
+    count = min(budget, num_layers)
+    if count == 0:
+        return set()
+    return {int((i + 1) * num_layers / (count + 1)) for i in range(count)}
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """``value`` rounded to the nearest multiple of ``divisor`` (never below it, never 10% under ``value``)."""
+    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * value else out
+
+
+def norm2d(channels: int, batch_norm: bool) -> nn.Module:
+    """A ``BatchNorm2d`` when ``batch_norm`` is set, else the identity."""
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
 
 def activation(name: str) -> nn.Module:

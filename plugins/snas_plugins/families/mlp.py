@@ -7,7 +7,7 @@ import math
 from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
-from snas_plugins.families.common import ACTIVATIONS, activation, level_restrictions, training_parameters
+from snas_plugins.families.common import ACTIVATIONS, activation, level_restrictions, min_level, training_parameters
 
 UNITS = (64, 128, 256, 512, 1024)
 MAX_LAYERS = 20
@@ -29,7 +29,7 @@ class MLP(NetworkFamily):
                 *training_parameters(),
             ],
             levels=level_restrictions("hidden_units", UNITS),
-            min_level=1,
+            min_level=min_level(self.name),
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
