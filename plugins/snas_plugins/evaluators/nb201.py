@@ -1,0 +1,140 @@
+"""The ``nb201`` evaluator: looks a NAS-Bench-201 cell up in the benchmark table.
+
+No training happens: the score is the cell's 12-epoch validation accuracy
+(the benchmark's search signal) and the metrics carry its 200-epoch test
+accuracy (what a search is judged by), both as fractions like the ``train``
+evaluator's. Each query also records a *simulated* training cost in
+``metrics["simulated_seconds"]`` (never slept), so strategies can be compared
+on a public benchmark in seconds.
+
+The table (``nb201.csv.gz``, all 15,625 cells) is found at the option
+``table_path``, else at ``$SNAS_NB201``, else at
+``../shared/data/nb201/nb201.csv.gz`` beside the repository.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from snas import Architecture, DataError, Evaluator, NetworkFamily, TrialResult, hookimpl
+from snas_plugins.families.nb201 import EDGE_NAMES, to_nb201_string
+
+#: the data sets of the table and the prefix of their columns
+DATASETS = ("cifar10", "cifar100", "imagenet16")
+TABLE_NAME = "nb201.csv.gz"
+ENV_VAR = "SNAS_NB201"
+#: where the table lies relative to the repository checkout
+REPO_RELATIVE = Path("..") / "shared" / "data" / "nb201" / TABLE_NAME
+
+#: relative cost of each operation in the simulated training time (a 3x3 conv has 9x the MACs of a 1x1)
+OP_COST = {"none": 0.0, "skip_connect": 0.0, "avg_pool_3x3": 0.5, "nor_conv_1x1": 1.0, "nor_conv_3x3": 9.0}
+
+_tables: dict[str, dict[str, dict[str, float]]] = {}
+
+
+def default_table_path() -> Path:
+    """``$SNAS_NB201`` if set, else ``../shared/data/nb201/nb201.csv.gz`` relative to the repository."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3]
+    return (repo / REPO_RELATIVE).resolve()
+
+
+def load_table(path: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """The benchmark table as ``{cell string: {column: value}}`` (read once per process and path)."""
+    path = Path(path) if path else default_table_path()
+    key = str(path)
+    if key in _tables:
+        return _tables[key]
+    if not path.is_file():
+        raise DataError(
+            f"NAS-Bench-201 table not found at {path}: give the file {TABLE_NAME} as the nb201 "
+            f"evaluator's table_path (-E table_path=FILE; `snas benchmark nb201 --table FILE`) or in "
+            f"${ENV_VAR} (the project's copy is in shared/data/nb201 beside the repository)"
+        )
+    try:
+        with gzip.open(path, "rt", newline="") as f:
+            reader = csv.DictReader(f)
+            table = {}
+            for row in reader:
+                arch = row.pop("arch")
+                table[arch] = {k: float(v) for k, v in row.items()}
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
+        raise DataError(f"NAS-Bench-201 table {path} is unreadable: {exc}") from None
+    if len(table) != 15625:
+        raise DataError(f"NAS-Bench-201 table {path} holds {len(table)} cells, expected 15,625")
+    _tables[key] = table
+    return table
+
+
+def simulated_cost(arch: Architecture, seconds: float) -> float:
+    """Simulated seconds to train ``arch`` for 12 epochs: ``seconds`` for a cell without
+    convolutions, up to 3x that for six 3x3 convolutions (linear in the cell's MACs)."""
+    units = sum(OP_COST[arch[name]] for name in EDGE_NAMES)
+    return seconds * (1.0 + 2.0 * units / (6 * OP_COST["nor_conv_3x3"]))
+
+
+@attrs.frozen
+class NB201Options:
+    """Which data set's columns to read, where the table is, and the simulated cost per query."""
+
+    dataset: str | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.in_(DATASETS)))
+    table_path: str | None = None
+    query_seconds: float = attrs.field(default=60.0, validator=attrs.validators.ge(0.0))
+
+
+class NB201Evaluator(Evaluator):
+    """Look the cell up: 12-epoch validation accuracy as the score, 200-epoch test accuracy reported.
+
+    ``dataset`` picks cifar10, cifar100 or imagenet16; when unset it is taken
+    from the data set (the ``nb201_table`` data set records it), else cifar10.
+    """
+
+    name = "nb201"
+    description = "NAS-Bench-201 table lookup: 12-epoch val accuracy as score, 200-epoch test reported"
+    Options = NB201Options
+
+    def dataset_for(self, data: Any) -> str:
+        """The benchmark data set this evaluation reads."""
+        if self.options.dataset:
+            return self.options.dataset
+        info = getattr(data, "info", None) or {}
+        return info.get("nb201_dataset", "cifar10")
+
+    def lookup(self, arch: Architecture, dataset: str | None = None) -> dict[str, Any]:
+        """The table's row for ``arch`` on ``dataset`` (default: the option, else cifar10), as
+        fractions, plus the simulated cost."""
+        dataset = dataset or self.options.dataset or "cifar10"
+        if not all(name in arch.params for name in EDGE_NAMES):
+            raise DataError(f"the nb201 evaluator scores nb201 cells only, got a {arch.family!r} architecture")
+        table = load_table(self.options.table_path)
+        key = to_nb201_string(arch)
+        row = table.get(key)
+        if row is None:
+            raise DataError(f"cell {key} is not in the NAS-Bench-201 table")
+        return {
+            "val_accuracy": row[f"{dataset}_valid_12ep"] / 100.0,
+            "test_accuracy": row[f"{dataset}_test_200ep"] / 100.0,
+            "test_accuracy_12ep": row[f"{dataset}_test_12ep"] / 100.0,
+            "simulated_seconds": simulated_cost(arch, self.options.query_seconds),
+            "nb201_index": int(row["index"]),
+            "nb201_arch": key,
+            "nb201_dataset": dataset,
+        }
+
+    def evaluate(self, arch: Architecture, family: NetworkFamily, data: Any, *, seed: int, device: Any,
+                 protocol: str = "full") -> TrialResult:
+        metrics = self.lookup(arch, self.dataset_for(data))
+        return TrialResult(score=metrics["val_accuracy"], metrics=metrics)
+
+
+@hookimpl
+def snas_register_evaluators():
+    return [NB201Evaluator]

@@ -1,0 +1,326 @@
+"""The evolutionary strategy's mechanics: selection, variation, aging, progressive levels,
+fast generations, diversity, exact continuation after a state round trip, and search quality."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import snas
+from snas import Architecture, ConfigError, JointSpace, Trial
+from snas.config import make_options
+from snas_plugins.commands.benchmark import preset, run_direct
+from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options
+from snas_plugins.families.nb201 import EDGE_NAMES, OPS, make_cell
+from snas_plugins.strategies.evolutionary import Evolutionary, EvolutionaryOptions, entropy, population_entropy
+
+
+def make(space: JointSpace, seed: int = 0, **options) -> Evolutionary:
+    return Evolutionary(space, make_options(EvolutionaryOptions, options, "test"), np.random.default_rng(seed))
+
+
+@pytest.fixture
+def nb201_space(manager):
+    return JointSpace({"nb201": manager.get_family("nb201").space()}, max_level=3)
+
+
+@pytest.fixture
+def mixed_space(manager):
+    return JointSpace({n: manager.get_family(n).space() for n in ("cnn", "mlp")}, max_level=3)
+
+
+def synthetic_score(arch: Architecture) -> float:
+    """A deterministic score from the architecture's fingerprint (stands in for training)."""
+    return int(arch.fingerprint[:6], 16) / 0xFFFFFF
+
+
+def answer(proposals, first_id: int, score=synthetic_score) -> list[Trial]:
+    return [Trial(first_id + i, p.arch, "ok", score(p.arch), protocol=p.protocol) for i, p in enumerate(proposals)]
+
+
+def drive(strategy: Evolutionary, generations: int, first_id: int = 0, score=synthetic_score):
+    """Run ask/tell for ``generations`` batches; the proposals' fingerprints per batch."""
+    seen = []
+    for _ in range(generations):
+        proposals = strategy.ask()
+        if not proposals:
+            break
+        seen.append([p.arch.fingerprint for p in proposals])
+        strategy.tell(answer(proposals, first_id, score))
+        first_id += len(proposals)
+    return seen, first_id
+
+
+# -- diversity -------------------------------------------------------------------
+
+
+def test_entropy_of_a_hand_made_population():
+    pop = [
+        Architecture("f", {"a": "x", "b": 1, "layers": (1, 2)}),
+        Architecture("f", {"a": "x", "b": 1, "layers": (1, 3)}),
+        Architecture("f", {"a": "y", "b": 1, "layers": (1, 2)}),
+        Architecture("f", {"a": "y", "b": 1, "layers": (1, 3)}),
+    ]
+    # a: 1 bit, b: 0 bits, layers[0]: 0 bits, layers[1]: 1 bit -> mean 0.5
+    assert population_entropy(pop) == {"entropy": pytest.approx(0.5), "family_entropy": 0.0}
+    assert entropy(["x", "y", "z", "w"]) == pytest.approx(2.0)
+    assert entropy([True, True, False, True]) == pytest.approx(-(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25)))
+    mixed = pop[:2] + [Architecture("g", {"a": "x"}), Architecture("g", {"a": "x"})]
+    assert population_entropy(mixed)["family_entropy"] == pytest.approx(1.0)
+    # parameters named as fixed are left out: a (1), layers[0] (0), layers[1] (1) remain
+    assert population_entropy(pop, fixed=["f.b"])["entropy"] == pytest.approx(2 / 3)
+
+
+def test_progress_reports_diversity_falling_as_the_population_converges(nb201_space):
+    strategy = make(nb201_space, population_size=8, elite_size=1, generations=40)
+    drive(strategy, 1)
+    first = strategy.progress()["entropy"]
+    assert first > 1.0  # eight random cells over five operations
+    drive(strategy, 39, first_id=8)
+    last = strategy.progress()
+    assert last["generation"] == 39
+    assert last["entropy"] < first
+    # the mean over the six edges: nb201's fixed optimizer and learning rate carry no diversity
+    edges = [[m["architecture"]["params"][e] for m in strategy.population] for e in EDGE_NAMES]
+    assert last["entropy"] == pytest.approx(np.mean([entropy(column) for column in edges]), abs=1e-6)
+
+
+# -- selection and variation --------------------------------------------------------
+
+
+def _population(space, n: int, rng) -> list[dict]:
+    out = []
+    for i in range(n):
+        arch = space.sample(rng)
+        out.append({"trial_id": i, "architecture": {"family": arch.family, "params": dict(arch.params)},
+                    "score": float(i), "protocol": "full", "born": 0})
+    return out
+
+
+@pytest.mark.parametrize("size", [2, 5])
+def test_tournament_selects_better_members_than_uniform(nb201_space, size):
+    strategy = make(nb201_space, tournament_size=size)
+    strategy.population = _population(nb201_space, 20, np.random.default_rng(1))
+    wins = [strategy.tournament()["score"] for _ in range(2000)]
+    uniform_mean = np.mean([m["score"] for m in strategy.population])  # 9.5
+    assert np.mean(wins) > uniform_mean + 2
+    # a bigger tournament presses harder: expected winner of k draws from 0..19
+    expected = np.mean([max(np.random.default_rng(i).choice(20, size, replace=False)) for i in range(4000)])
+    assert np.mean(wins) == pytest.approx(expected, abs=0.6)
+
+
+def test_failed_members_never_win_a_tournament_against_scored_ones(nb201_space):
+    strategy = make(nb201_space, tournament_size=2)
+    pop = _population(nb201_space, 2, np.random.default_rng(0))
+    pop[1]["score"] = None
+    strategy.population = pop
+    assert all(strategy.tournament()["trial_id"] == 0 for _ in range(50))
+
+
+def test_crossover_children_take_each_edge_from_a_parent(nb201_space):
+    a = make_cell(OPS[:1] * 3 + OPS[1:2] * 3)
+    b = make_cell(OPS[2:3] * 3 + OPS[3:4] * 3)
+    strategy = make(nb201_space, crossover_rate=1.0, mutation_rate=0.0)
+    members = [{"trial_id": i, "architecture": {"family": "nb201", "params": dict(x.params)}, "score": 1.0,
+                "protocol": "full", "born": 0} for i, x in enumerate((a, b))]
+    strategy.population = members
+    picks = iter(members * 1000)
+    strategy.tournament = lambda: next(picks)  # parents a then b, always
+    children = [strategy.make_child(3, set()) for _ in range(200)]
+    from_parents = [all(c[e] in (a[e], b[e]) for e in EDGE_NAMES) for c in children]
+    assert np.mean(from_parents) > 0.9  # only a child equal to a parent is mutated away
+    assert sum(c not in (a, b) for c in children) == 200
+    for c in children:
+        nb201_space.validate(c)
+    # both parents contribute
+    assert any(c["edge_0_1"] == a["edge_0_1"] for c in children)
+    assert any(c["edge_0_1"] == b["edge_0_1"] for c in children)
+
+
+def test_children_are_valid_across_families_and_levels(mixed_space):
+    for level in (1, 2, 3):
+        strategy = make(mixed_space, seed=level, crossover_rate=0.7, complexity_level=level, population_size=12)
+        drive(strategy, 1)
+        seen = set()
+        for _ in range(60):
+            child = strategy.make_child(level, seen)
+            mixed_space.validate(child, level)
+            assert child.fingerprint not in seen
+            seen.add(child.fingerprint)
+
+
+def test_mutation_rate_changes_more_parameters(nb201_space):
+    def mean_changes(rate: float) -> float:
+        strategy = make(nb201_space, crossover_rate=0.0, mutation_rate=rate)
+        strategy.population = _population(nb201_space, 5, np.random.default_rng(3))
+        diffs = []
+        for _ in range(300):
+            parent = strategy.population[0]
+            strategy.tournament = lambda parent=parent: parent
+            child = strategy.make_child(3, set())
+            diffs.append(sum(child[e] != parent["architecture"]["params"][e] for e in EDGE_NAMES))
+        return float(np.mean(diffs))
+
+    low, high = mean_changes(0.1), mean_changes(0.8)
+    assert low >= 1.0 and high > low + 2
+
+
+# -- population management ---------------------------------------------------------
+
+
+def test_aging_removes_the_oldest_not_the_worst(nb201_space):
+    strategy = make(nb201_space, aging=True, population_size=4, generations=10)
+    first = strategy.ask()
+    assert len(first) == 4
+    scores = iter([0.9, 0.1, 0.2, 0.3])  # the oldest member is the best
+    strategy.tell(answer(first, 0, lambda _a: next(scores)))
+    child = strategy.ask()
+    assert len(child) == 1  # regularized evolution: one child per step
+    strategy.tell(answer(child, 4, lambda _a: 0.0))  # and the child is the worst
+    ids = [m["trial_id"] for m in strategy.population]
+    assert ids == [1, 2, 3, 4]
+
+
+def test_generational_mode_keeps_the_elites(nb201_space):
+    strategy = make(nb201_space, population_size=4, elite_size=1, generations=10)
+    first = strategy.ask()
+    scores = iter([0.9, 0.1, 0.2, 0.3])
+    strategy.tell(answer(first, 0, lambda _a: next(scores)))
+    children = strategy.ask()
+    assert len(children) == 3
+    strategy.tell(answer(children, 4, lambda _a: 0.0))
+    assert sorted(m["trial_id"] for m in strategy.population) == [0, 4, 5, 6]
+
+
+def test_elite_size_must_leave_room_for_children():
+    with pytest.raises(ConfigError, match="elite_size"):
+        EvolutionaryOptions(population_size=3, elite_size=3)
+    EvolutionaryOptions(population_size=3, elite_size=3, aging=True)  # elites do not apply to aging
+
+
+def test_children_avoid_architectures_already_proposed(nb201_space):
+    strategy = make(nb201_space, aging=True, population_size=10, generations=200)
+    seen, _ = drive(strategy, 200)
+    flat = [f for batch in seen for f in batch]
+    assert len(set(flat)) == len(flat)
+
+
+# -- progressive complexity and fast generations -----------------------------------
+
+
+def test_progressive_levels_rise_over_the_generations(mixed_space):
+    strategy = make(mixed_space, generations=6, population_size=4, elite_size=1)
+    assert [strategy.level_at(g) for g in range(6)] == [1, 1, 2, 2, 3, 3]
+    levels = []
+    for _ in range(6):
+        proposals = strategy.ask()
+        level = proposals[0].meta["level"]
+        levels.append(level)
+        for p in proposals:
+            mixed_space.validate(p.arch, level)
+        strategy.tell(answer(proposals, 0))
+        assert strategy.progress()["level"] == level
+    assert levels == [1, 1, 2, 2, 3, 3]
+    # level 1 allows at most 3 layers and no batch norm; the full space far more
+    assert make(mixed_space, progressive=False).level_at(0) == 3
+    assert make(mixed_space, complexity_level=2).level_at(5) == 2
+
+
+def test_progressive_is_capped_by_max_complexity(manager):
+    space = JointSpace({"cnn": manager.get_family("cnn").space()}, max_level=2)
+    strategy = make(space, generations=4)
+    assert [strategy.level_at(g) for g in range(4)] == [1, 1, 2, 2]
+
+
+def test_fast_protocol_for_the_first_generations(nb201_space):
+    strategy = make(nb201_space, generations=5, fast_generations=2, population_size=4, elite_size=1)
+    protocols = []
+    for g in range(5):
+        proposals = strategy.ask()
+        protocols.append({p.protocol for p in proposals})
+        strategy.tell(answer(proposals, 10 * g))
+    assert protocols == [{"fast"}, {"fast"}, {"full"}, {"full"}, {"full"}]
+
+
+def test_progressive_flag_reaches_the_strategy_options():
+    from snas.cli import build_config
+
+    assert build_config({"progressive": False}).strategy_options["progressive"] is False
+    assert "progressive" not in build_config({}).strategy_options
+
+
+# -- exact continuation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [
+    {"population_size": 6, "elite_size": 2, "generations": 12, "crossover_rate": 0.5},
+    {"population_size": 6, "aging": True, "generations": 30, "fast_generations": 3},
+])
+@pytest.mark.parametrize("space_name", ["nb201_space", "mixed_space"])
+def test_state_round_trip_continues_exactly(request, options, space_name):
+    space = request.getfixturevalue(space_name)
+    total = options["generations"]
+    whole, _ = drive(make(space, seed=7, **options), total)
+
+    first = make(space, seed=7, **options)
+    head, next_id = drive(first, total // 3)
+    state = json.loads(json.dumps(first.state_dict()))
+    second = make(space, seed=12345, **options)  # a different generator: the state must override it
+    second.load_state_dict(state)
+    assert second.progress() == first.progress()
+    tail, _ = drive(second, total, first_id=next_id)
+    assert head + tail == whole
+    assert len(whole) == total
+
+
+@pytest.mark.slow
+def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
+    common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
+                  strategy_options={"aging": True, "population_size": 8, "generations": 100})
+    whole = snas.search("nb201_table", "evolutionary", budget=40, seed=3, run_dir="whole", **common)
+    snas.search("nb201_table", "evolutionary", budget=17, seed=3, run_dir="part", **common)
+    resumed = snas.resume("part/run.h5", max_trials=40)
+    arches = lambda r: [t.arch.fingerprint for t in sorted(r.trials, key=lambda t: t.trial_id)]
+    assert arches(resumed) == arches(whole)
+    assert [g["progress"] for g in resumed.generations] == [g["progress"] for g in whole.generations]
+    assert all("entropy" in g["progress"] for g in whole.generations)
+
+
+# -- search quality ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_evolution_beats_random_search_on_nb201():
+    """Ten seeds, 150 queries on CIFAR-10: regularized evolution returns better cells than random."""
+    def mean(strategy: str) -> float:
+        return float(np.mean([run_direct(strategy, s, 150, "cifar10", preset(strategy, 150))["test_accuracy"]
+                              for s in range(10)]))
+
+    evo, rnd = mean("evolutionary"), mean("random")
+    assert evo > rnd
+
+
+def test_generational_mode_improves_on_its_first_generation(nb201_space):
+    evaluator = NB201Evaluator(NB201Options(dataset="cifar10"))
+    score = lambda arch: evaluator.lookup(arch)["val_accuracy"]
+    gains = []
+    for seed in range(5):
+        strategy = make(nb201_space, seed=seed, population_size=10, elite_size=2, generations=15)
+        drive(strategy, 1, score=score)
+        start = strategy.progress()["best"]
+        drive(strategy, 14, first_id=10, score=score)
+        gains.append(strategy.progress()["best"] - start)
+    assert min(gains) >= 0 and np.mean(gains) > 0.01
+
+
+def test_fewer_offspring_keep_the_best_and_the_population_size(nb201_space):
+    strategy = make(nb201_space, population_size=6, elite_size=1, offspring=2, generations=10)
+    first = strategy.ask()
+    scores = iter([0.5, 0.9, 0.1, 0.7, 0.2, 0.8])
+    strategy.tell(answer(first, 0, lambda _a: next(scores)))
+    children = strategy.ask()
+    assert len(children) == 2
+    strategy.tell(answer(children, 6, lambda _a: 0.0))
+    assert sorted(m["trial_id"] for m in strategy.population) == [0, 1, 3, 5, 6, 7]
