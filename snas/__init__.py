@@ -16,7 +16,7 @@ from snas.space import (
     SearchSpace,
     describe_architecture,
 )
-from snas.data import DataBundle, StreamingSplit, TensorSplit
+from snas.data import DataBundle, StreamingSplit, TensorSplit, compose_augment, horizontal_flip, random_crop
 from snas.interfaces import (
     Component,
     Dataset,
@@ -48,6 +48,7 @@ __version__ = "0.1.0"
 
 from snas.result import RunResult  # noqa: E402
 from snas.api import load_run, resume, search  # noqa: E402
+from snas.evaluation import evaluate_architecture as evaluate  # noqa: E402
 
 __all__ = [
     "COMPLEXITY_LEVELS",
@@ -83,10 +84,13 @@ __all__ = [
     "TrialResult",
     "UnknownPluginError",
     "autocast",
+    "compose_augment",
     "describe_architecture",
     "get_plugin_manager",
     "hookimpl",
+    "horizontal_flip",
     "load_run",
+    "random_crop",
     "resolve_device",
     "resume",
     "search",

@@ -31,6 +31,14 @@ def _positive(name: str):
     return check
 
 
+def _fraction(name: str):
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not 0 < value <= 1:
+            raise ConfigError(f"{name} must be a fraction in (0, 1], got {value}")
+
+    return check
+
+
 @attrs.define
 class RunConfig:
     """Everything that defines a run; stored in the run file and read back on resume."""
@@ -57,6 +65,8 @@ class RunConfig:
     checkpoint_frequency: int = attrs.field(default=1, validator=_positive("checkpoint_frequency"))
     retrain_top: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     export_formats: list[str] = attrs.field(factory=list)
+    prescreen: str | None = None
+    prescreen_keep: float = attrs.field(default=0.25, validator=_fraction("prescreen_keep"))
 
     def to_dict(self) -> dict[str, Any]:
         return converter.unstructure(self)

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
+from snas import prescreen
 from snas.config import RunConfig, make_options, options_to_dict
 from snas.devices import resolve_device
 from snas.errors import ConfigError, RunFileError, SearchInterrupted
@@ -159,8 +160,8 @@ class RunState:
 
     @property
     def trained(self) -> int:
-        """Trials that were evaluated (cache hits excluded): what the trial budget counts."""
-        return sum(1 for t in self.trials if t.cached_from is None)
+        """Trials that were evaluated (cache hits and pre-screened ones excluded): what the trial budget counts."""
+        return sum(1 for t in self.trials if t.cached_from is None and t.status != "pruned")
 
 
 def better(a: Trial, b: Trial | None) -> bool:
@@ -215,6 +216,9 @@ class Engine:
             dataset_cls.Options, cfg.dataset_options, f"options of dataset {cfg.dataset!r}"
         )
         self.data = dataset_cls(dataset_options).load(seed=cfg.seed)
+        bind = getattr(self.strategy, "bind", None)
+        if callable(bind):  # strategies that train on the data themselves (ENAS) receive it here
+            bind(self.data, resolve_device(cfg.devices()[0]))
         self.job = EvaluationJob(
             dataset=cfg.dataset,
             dataset_options=options_to_dict(dataset_options),
@@ -350,7 +354,7 @@ class Engine:
     def _loop(self, state: RunState, pending: list[dict[str, Any]]) -> str:
         cache: dict[str, Trial] = {}
         for t in state.trials:
-            if t.cached_from is None and t.fingerprint not in cache:
+            if t.cached_from is None and t.status != "pruned" and t.fingerprint not in cache:
                 cache[t.fingerprint] = t
         if pending and pending[0].get("final"):
             outcome = str(pending[0].get("outcome", "finished"))
@@ -370,7 +374,8 @@ class Engine:
                 proposals = self.strategy.ask()
                 if not proposals:
                     return "finished"
-                pending = self._new_batch(state, proposals)
+                pending = self._new_batch(state, prescreen.screen(self, state, proposals))
+            prescreen.record_pruned(self, state, pending)
             trained_in_batch, complete = self._evaluate_batch(state, pending, cache, count_budget=True)
             if not complete:
                 return "budget_exhausted"  # the trial or time budget ran out inside the batch

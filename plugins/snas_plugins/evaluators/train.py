@@ -11,6 +11,7 @@ running out of device memory fails the trial and frees the memory.
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
+from snas_plugins.evaluators.metrics import classification_metrics, predict
 
 _in = attrs.validators.in_
 _gt0 = attrs.validators.gt(0)
@@ -29,7 +31,13 @@ _ge0 = attrs.validators.ge(0)
 
 @attrs.frozen
 class TrainOptions:
-    """Training protocol settings (the CLI's --max-epochs, --batch-size, --patience, …)."""
+    """Training protocol settings (the CLI's --max-epochs, --batch-size, --patience, …).
+
+    ``protocol="fast"`` trains ``fast_epochs`` epochs of at most
+    ``fast_max_batches`` batches each. ``full_metrics`` adds scikit-learn
+    metrics on the test split (precision, recall, F1, confusion matrix, ROC,
+    top-k) to every full-protocol trial.
+    """
 
     max_epochs: int = attrs.field(default=20, validator=_gt0)
     batch_size: int = attrs.field(default=64, validator=_gt0)
@@ -42,6 +50,7 @@ class TrainOptions:
     fast_epochs: int = attrs.field(default=3, validator=_gt0)
     fast_max_batches: int | None = attrs.field(default=20, validator=attrs.validators.optional(_gt0))
     mixed_precision: bool = True
+    full_metrics: bool = True
 
 
 class Diverged(Exception):
@@ -90,7 +99,10 @@ def evaluate_split(model: nn.Module, split: Any, batch_size: int, device: torch.
 class EarlyStopping:
     """Tracks the monitored metric; an improvement is a change larger than ``min_delta``.
 
-    Keeps a deep copy of the best epoch's weights so they can be restored.
+    ``val_acc`` must rise, ``val_loss`` fall. Training stops once ``patience``
+    epochs in a row brought no improvement (0 and 1 both stop at the first;
+    ``None`` never stops). Keeps a deep copy of the best epoch's weights so
+    they can be restored.
     """
 
     def __init__(self, monitor: str = "val_acc", patience: int | None = 5, min_delta: float = 0.0):
@@ -115,7 +127,7 @@ class EarlyStopping:
             self.best_state = copy.deepcopy(model.state_dict())
         else:
             self.bad_epochs += 1
-        return self.patience is not None and self.bad_epochs > self.patience
+        return self.patience is not None and self.bad_epochs >= max(self.patience, 1)
 
     def restore(self, model: nn.Module) -> None:
         """Load the best epoch's weights back into ``model``."""
@@ -140,8 +152,20 @@ class Train(Evaluator):
         device: torch.device,
         protocol: str = "full",
     ) -> TrialResult:
-        opts: TrainOptions = self.options
         start = time.perf_counter()
+        try:
+            return self._train(arch, family, data, seed=seed, device=device, protocol=protocol, start=start)
+        except torch.cuda.OutOfMemoryError as exc:
+            message = f"out of memory on {device}: {exc}".splitlines()[0]
+        # the exception (and with it the training frame, model and activations) is gone here
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return TrialResult.failed(message, metrics={"protocol": protocol}, duration=time.perf_counter() - start)
+
+    def _train(self, arch: Architecture, family: NetworkFamily, data: DataBundle, *, seed: int,
+               device: torch.device, protocol: str, start: float) -> TrialResult:
+        opts: TrainOptions = self.options
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         amp = opts.mixed_precision and device.type == "cuda"
@@ -155,7 +179,7 @@ class Train(Evaluator):
         optimizer = make_optimizer(arch["optimizer"], model.parameters(), arch["learning_rate"], opts.weight_decay)
         scheduler = _scheduler(opts.schedule, optimizer, epochs)
         stopper = EarlyStopping(opts.monitor, opts.patience, opts.min_delta)
-        curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
+        curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "lr": []}
         check_every = 1 if device.type == "cpu" else 20
         try:
             for epoch in range(epochs):
@@ -173,7 +197,7 @@ class Train(Evaluator):
                         logits = model(xb)
                         loss = nn.functional.cross_entropy(logits.float(), yb)
                     if step % check_every == 0 and not torch.isfinite(loss):
-                        raise Diverged(f"loss became {float(loss)} at epoch {epoch + 1}, batch {step + 1}")
+                        raise Diverged(f"loss became {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if opts.grad_clip is not None:
@@ -182,6 +206,7 @@ class Train(Evaluator):
                     total_loss += loss.detach() * yb.numel()
                     correct += (logits.detach().argmax(1) == yb).sum()
                     seen += yb.numel()
+                curves["lr"].append(float(optimizer.param_groups[0]["lr"]))
                 if scheduler is not None:
                     scheduler.step()
                 train_loss = float(total_loss) / max(seen, 1)
@@ -196,21 +221,25 @@ class Train(Evaluator):
                 if stopper.step(epoch, monitored, model):
                     break
         except Diverged as exc:
-            return TrialResult.failed(f"diverged: {exc}", metrics={"params": params, "flops": flops}, curves=curves,
+            return TrialResult.failed(f"diverged: {exc}", metrics={"params": params, "flops": flops, "protocol": protocol},
+                                      curves=curves,
                                       duration=time.perf_counter() - start)
-        except torch.cuda.OutOfMemoryError as exc:
-            del model, optimizer
-            torch.cuda.empty_cache()
-            return TrialResult.failed(f"out of memory on {device}: {exc}".splitlines()[0],
-                                      metrics={"params": params, "flops": flops}, duration=time.perf_counter() - start)
         stopper.restore(model)
         val = evaluate_split(model, data.val, opts.batch_size, device, amp)
         test = evaluate_split(model, data.test, opts.batch_size, device, amp)
+        extra: dict[str, Any] = {}
+        if opts.full_metrics and not fast:
+            labels, probs = predict(model, data.test, opts.batch_size, device, amp)
+            extra = classification_metrics(labels, probs, data.num_classes)
         weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return TrialResult(
             status="ok",
             score=val["accuracy"],
             metrics={
+                **extra,
+                "protocol": protocol,
+                "max_epochs": epochs,
+                "max_batches_per_epoch": max_batches,
                 "val_accuracy": val["accuracy"],
                 "val_loss": val["loss"],
                 "test_accuracy": test["accuracy"],
