@@ -299,6 +299,29 @@ class Exporter(Component, abc.ABC):
         the format is not available (a missing optional package, say).
         """
 
+    #: set by :func:`snas.export.export_run` before :meth:`export`: ``(images, labels)``
+    #: of the validation split (capped), for calibration and accuracy checks
+    validation: Any = None
+
+    def example_script(self, files: list[Path], metadata: Mapping[str, Any]) -> str | None:
+        """Source of a runnable ``example.py`` that loads ``files`` and classifies sample images.
+
+        The script must read ``sample_inputs.npy`` and ``metadata.json`` from its
+        own folder, print one line ``predictions: [...]`` (JSON class indices),
+        and save the logits with ``--save-logits PATH``. ``None``: no example.
+        """
+        return None
+
+    def verify(self, model: Any, example_input: Any, files: list[Path], out_dir: Path,
+               metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """Check the written files against ``model`` on ``example_input``; return the figures.
+
+        Called after :meth:`export` and after ``example.py`` is written. Raise
+        :class:`snas.errors.SnasError` when the export does not reproduce the
+        model. The default checks nothing.
+        """
+        return {}
+
 
 def component_kinds() -> Iterable[tuple[str, type]]:
     """``(kind, base class)`` for every kind of component, in display order."""
