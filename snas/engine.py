@@ -201,6 +201,8 @@ class Engine:
         self.strategy = strategy_cls(self.space, self.strategy_options, self.rng)
         evaluator_cls = mgr.get_evaluator(cfg.evaluator)
         make_options(evaluator_cls.Options, cfg.evaluator_options, f"options of evaluator {cfg.evaluator!r}")
+        if cfg.prescreen:
+            mgr.get_evaluator(cfg.prescreen)  # an unknown proxy fails before the run file exists
         executor_name = cfg.executor
         if executor_name == "auto":  # parallel workers need processes; one worker runs inline
             executor_name = "inline" if cfg.num_workers == 1 and len(cfg.gpu_ids) <= 1 else "process"

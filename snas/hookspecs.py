@@ -114,8 +114,12 @@ def snas_register_exporters() -> list[type]:
     """Return exporter classes (subclasses of :class:`snas.Exporter`).
 
     Instantiated as ``cls(options)``. ``export(model, example_input,
-    out_dir, metadata)`` writes a trained model in one format, verifies it,
-    and returns the files written.
+    out_dir, metadata)`` writes a trained model in one format and returns the
+    files written; ``verify(...)`` then checks them against the PyTorch model
+    on real validation images, and ``example_script(...)`` may supply a
+    runnable ``example.py``. The ``validation`` attribute holds validation
+    images and labels for calibration. A format whose optional package is
+    missing raises :class:`snas.errors.SnasError` saying how to install it.
     """
 
 
