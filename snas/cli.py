@@ -26,6 +26,12 @@ STRATEGY_FLAGS = (
     "crossover_rate",
     "tournament_size",
     "elite_size",
+    "progressive",
+    "beam_size",
+    "num_expansions",
+    "controller_sample_count",
+    "controller_entropy_weight",
+    "shared_weights_importance",
 )
 #: CLI flags that become evaluator (training) options
 EVALUATOR_FLAGS = ("max_epochs", "batch_size", "patience", "min_delta", "monitor")
@@ -98,12 +104,20 @@ def _search_options(f: Any) -> Any:
         click.option("--crossover-rate", type=click.FloatRange(0, 1), help="Evolution: probability a child comes from crossover."),
         click.option("--tournament-size", type=click.IntRange(1), help="Evolution: tournament size."),
         click.option("--elite-size", type=click.IntRange(0), help="Evolution: best individuals kept each generation."),
+        click.option("--progressive/--no-progressive", default=None, help="Evolution: raise the complexity level 1 -> --max-complexity over the generations (default on)."),
+        click.option("--beam-size", type=click.IntRange(1), help="PNAS: best architectures expanded each round."),
+        click.option("--num-expansions", type=click.IntRange(1), help="PNAS: neighbours generated per beam member."),
+        click.option("--controller-sample-count", type=click.IntRange(1), help="ENAS: architectures sampled and ranked by shared weights."),
+        click.option("--controller-entropy-weight", type=click.FloatRange(0), help="ENAS: entropy bonus of the controller's REINFORCE loss."),
+        click.option("--shared-weights-importance", type=click.FloatRange(0, 1), help="PNAS+ENAS: weight w of shared-weight accuracy in the ranking score."),
         click.option("--max-epochs", type=click.IntRange(1), help="Training: most epochs per trial."),
         click.option("--batch-size", type=click.IntRange(1), help="Training: batch size."),
         click.option("--patience", type=click.IntRange(0), help="Training: epochs without improvement before stopping."),
         click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
         click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
         click.option("--evaluator", help="Evaluator plugin (default: train)."),
+        click.option("--prescreen", help="Zero-cost proxy (zen, naswot, synflow) that screens each batch; only the best fraction is trained."),
+        click.option("--prescreen-keep", type=click.FloatRange(0, 1, min_open=True), help="Fraction of each batch the proxy keeps for training (default 0.25)."),
         click.option("--executor", help="Executor plugin (default: auto = inline, or process with --num-workers > 1)."),
         click.option("--num-workers", type=click.IntRange(1), help="Parallel evaluations (executor workers)."),
         click.option("--device", help="auto (default), cpu or cuda:N."),
@@ -118,6 +132,7 @@ def _search_options(f: Any) -> Any:
         click.option("-D", "--dataset-option", "dataset_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the data set."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the summary."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--export", "export_formats", multiple=True, help="After the search, export the best model (onnx, torchscript, pt2, quantized, mobile, python, all) into <run folder>/export."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -140,7 +155,8 @@ def build_config(params: dict[str, Any]) -> RunConfig:
             base["network_types"] = _split_names([base["network_types"]])
     cfg = RunConfig.from_dict(base, where=f"config file {params.get('config_file')}" if base else "options")
     simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
-              "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency")
+              "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency", "prescreen",
+              "prescreen_keep")
     for key in simple:
         if params.get(key) is not None:
             setattr(cfg, key, params[key])
@@ -196,14 +212,20 @@ def search(**params: Any) -> None:
     embedded digits data set, which takes a couple of minutes on a laptop CPU.
     """
     from snas import api
+    from snas.cli_export import export_after_search
+    from snas.export import resolve_formats
 
     if params.get("resume_from"):
         result = api.resume(params["resume_from"], observers=_observers(params))
     else:
         cfg = build_config(params)
+        cfg.export_formats = _split_names(params.get("export_formats") or ()) or cfg.export_formats
+        if cfg.export_formats:  # a misspelt format fails before the search, not after it
+            resolve_formats(cfg.export_formats)
         path = api.run_path(cfg)
         result = api.run_search_with_config(cfg, path, observers=_observers(params))
     _report(result, params.get("as_json", False))
+    export_after_search(result, _split_names(params.get("export_formats") or ()), params.get("as_json", False))
 
 
 @cli.command()
@@ -415,6 +437,8 @@ def _report(result: Any, as_json: bool) -> None:
 
 
 # Commands that live in their own modules are added here, one line each.
+cli.add_command(__import__("snas.cli_export", fromlist=["export_command"]).export_command)
+cli.add_command(__import__("snas.cli_evaluate", fromlist=["evaluate"]).evaluate)
 
 
 def main(argv: list[str] | None = None) -> None:
