@@ -27,6 +27,8 @@ from torch import nn
 import snas
 from snas import Architecture, Proposal, Strategy, hookimpl
 
+from report import write_section  # benchmarks/report.py, beside this script
+
 LRS = [0.1, 0.01, 0.001, 0.0001]
 ARCHS = [
     Architecture("mlp", {"num_layers": 2, "hidden_units": [256, 128], "activation": "relu", "use_batch_norm": False,
@@ -138,18 +140,6 @@ def main() -> None:
     print(text)
     if args.write:
         write_section(Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md", "## Engine overhead", text)
-
-
-def write_section(path: Path, heading: str, text: str) -> None:
-    """Replace (or append) the section starting at ``heading`` in ``path``."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = old.find(heading)
-    if start < 0:
-        new = old.rstrip() + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    path.write_text(new.rstrip() + "\n")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import numpy as np
 from snas import get_plugin_manager
 from snas_plugins.commands.benchmark import EXEMPT, preset, run_benchmark, run_direct, run_engine, write_plot
 
+from report import write_section  # benchmarks/report.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADING = "## NAS-Bench-201: search strategies"
 #: the queries at which the best-so-far curve is tabulated
@@ -171,18 +173,6 @@ def report(args: argparse.Namespace, runs: dict, failures: dict, timing: dict | 
                          f"{t['identical']}")
     lines.append("")
     return "\n".join(lines)
-
-
-def write_section(path: Path, heading: str, text: str) -> None:
-    """Replace (or append) the section starting at ``heading`` in ``path``."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = old.find(heading)
-    if start < 0:
-        new = old.rstrip() + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    path.write_text(new.rstrip() + "\n")
 
 
 if __name__ == "__main__":

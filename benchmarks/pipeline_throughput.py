@@ -31,6 +31,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from report import write_section  # benchmarks/report.py, beside this script
+
 HEADING = "## Data pipeline throughput"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,18 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         write_section(REPO / "docs" / "benchmarks.md", HEADING, text)
     return 0
-
-
-def write_section(path: Path, heading: str, text: str) -> None:
-    """Replace (or append) the section starting at ``heading`` in ``path``."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = old.find(heading)
-    if start < 0:
-        new = old.rstrip() + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    path.write_text(new.rstrip() + "\n")
 
 
 if __name__ == "__main__":

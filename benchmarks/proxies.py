@@ -31,6 +31,8 @@ from scipy import stats
 from snas import JointSpace, get_plugin_manager, resolve_device
 from snas.config import make_options
 
+from report import write_section  # benchmarks/report.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "proxies.json"
 RESULTS_FIXED = ROOT / "benchmarks" / "results" / "proxies_fixed_training.json"
@@ -204,16 +206,7 @@ def write_doc(args) -> str:
 
 
 def update_doc(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if HEADING in text:
-        start = text.index(HEADING)
-        rest = text[start + len(HEADING):]
-        nxt = rest.find("\n## ")
-        end = start + len(HEADING) + (nxt + 1 if nxt >= 0 else len(rest))
-        text = text[:start] + section + ("\n" if nxt >= 0 else "") + text[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    write_section(DOC, HEADING, section)
 
 
 def main() -> None:
