@@ -15,6 +15,13 @@ from snas import COMPLEXITY_LEVELS, JointSpace
 from snas.plugins import get_plugin_manager
 
 FAMILIES = sorted(get_plugin_manager().components("family"))
+#: (family, level) for every level at which the family takes part in a search
+FAMILY_LEVELS = [
+    (name, level)
+    for name in FAMILIES
+    for level in COMPLEXITY_LEVELS
+    if get_plugin_manager().get_family(name).space().available_at(level)
+]
 INPUT_SHAPES = [(1, 8, 8), (3, 28, 28), (1, 32, 32), (3, 64, 64), (3, 96, 96)]
 SAMPLES = 50
 
@@ -28,14 +35,10 @@ def _forward_backward(model: torch.nn.Module, shape: tuple[int, int, int], class
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("level", COMPLEXITY_LEVELS)
+@pytest.mark.parametrize("family, level", FAMILY_LEVELS)
 def test_sampled_architectures_build_and_train(family, level, manager):
     fam = manager.get_family(family)
-    space = fam.space()
-    if not space.available_at(level):
-        pytest.skip(f"{family} starts at level {space.min_level}")
-    space = space.at_level(level)
+    space = fam.space().at_level(level)
     rng = np.random.default_rng(level)
     for i in range(SAMPLES):
         arch = space.sample(rng)
@@ -51,12 +54,9 @@ def test_sampled_architectures_build_and_train(family, level, manager):
         _forward_backward(model, small, classes)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("level", COMPLEXITY_LEVELS)
+@pytest.mark.parametrize("family, level", FAMILY_LEVELS)
 def test_mutation_and_crossover_stay_valid(family, level, manager):
     space = manager.get_family(family).space()
-    if not space.available_at(level):
-        pytest.skip(f"{family} starts at level {space.min_level}")
     joint = JointSpace({family: space}, max_level=level)
     rng = np.random.default_rng(0)
     for _ in range(SAMPLES):
