@@ -95,7 +95,7 @@ def _search_options(f: Any) -> Any:
         click.option("--label-column", help="CSV column holding labels (default label)."),
         click.option("--search-method", "strategy", help="Search strategy: evolutionary (default), random, …"),
         click.option("--network-type", "network_types", multiple=True, help="Families to search (repeat or comma-separate); default cnn,mlp."),
-        click.option("--max-complexity", type=click.IntRange(1, 3), help="Highest complexity level searched (1-3, default 1)."),
+        click.option("--max-complexity", type=click.IntRange(1, 3), help="Highest complexity level searched (1-3; default: the lowest level offering every --network-type, 1 for cnn,mlp)."),
         click.option("--max-trials", type=click.IntRange(1), help="Budget: number of architectures to train."),
         click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), help="Budget: seconds; no new trial starts after it."),
         click.option("--population-size", type=click.IntRange(2), help="Evolution: population size."),

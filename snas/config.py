@@ -48,7 +48,10 @@ class RunConfig:
     strategy: str = "evolutionary"
     strategy_options: dict[str, Any] = attrs.field(factory=dict)
     network_types: list[str] = attrs.field(factory=lambda: list(DEFAULT_NETWORK_TYPES))
-    max_complexity: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2, 3)))
+    #: highest complexity level searched; None: the lowest level that offers every named family
+    max_complexity: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
+    )
     complexity_level: int | None = None
     evaluator: str = "train"
     evaluator_options: dict[str, Any] = attrs.field(factory=dict)

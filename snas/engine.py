@@ -191,7 +191,11 @@ class Engine:
         if not cfg.network_types:
             raise ConfigError("network_types: name at least one network family")
         families = {name: mgr.get_family(name) for name in cfg.network_types}
-        self.space = JointSpace({name: fam.space() for name, fam in families.items()}, max_level=cfg.max_complexity)
+        spaces = {name: fam.space() for name, fam in families.items()}
+        level = cfg.max_complexity
+        if level is None:  # start small, but never below the level every named family needs
+            level = max(space.min_level for space in spaces.values())
+        self.space = JointSpace(spaces, max_level=level)
         self.families = families
         strategy_cls = mgr.get_strategy(cfg.strategy)
         self.strategy_options = make_options(

@@ -181,3 +181,20 @@ def test_bad_options_fail_before_anything_runs(tmp_path):
             raise snas.ConfigError("cuda present: nothing to check")
         snas.search(device="cuda:0", run_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_complexity_cap_defaults_to_the_level_the_families_need(tmp_path, manager):
+    from snas.config import RunConfig
+    from snas.engine import Engine
+
+    def cap(**kwargs):
+        engine = Engine(RunConfig.from_dict({"run_name": "x", **kwargs}), manager)
+        engine._build()
+        return engine.space.max_level
+
+    assert cap() == 1  # cnn, mlp
+    assert cap(network_types=["resnet"]) == 2
+    assert cap(network_types=["mlp", "vit"]) == 3
+    assert cap(network_types=["cnn"], max_complexity=3) == 3
+    with pytest.raises(snas.InvalidArchitecture, match="available at complexity level 1"):
+        cap(network_types=["resnet"], max_complexity=1)
