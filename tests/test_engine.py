@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -164,9 +165,15 @@ def test_interrupt_keeps_finished_trials_and_resume_completes(tmp_path, test_plu
 
 
 def test_time_budget_stops_the_run(tmp_path, test_plugins):
-    result = _run(tmp_path, [[(32, "full")]] * 50, time_budget=0.5)
+    class SlowTrials:
+        @hookimpl
+        def snas_trial_finished(self, run, trial):
+            time.sleep(0.3)  # stands in for a long training run
+
+    result = _run(tmp_path, [[(32, "full")], [(64, "full")], [(0, "full")], [(13, "full")]], time_budget=0.5,
+                  observers=[SlowTrials()])
     assert result.status == "budget_exhausted"
-    assert 1 <= len(result.trials) < 50
+    assert 1 <= len(result.trials) < 4
 
 
 def test_bad_options_fail_before_anything_runs(tmp_path):

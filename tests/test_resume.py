@@ -16,7 +16,7 @@ import pytest
 import snas
 
 ARGS = ["--search-method", "evolutionary", "--network-type", "mlp", "--population-size", "4",
-        "--generations", "3", "--max-epochs", "3", "--seed", "7", "--quiet", "--json"]
+        "--generations", "4", "--max-epochs", "8", "--patience", "8", "--seed", "7", "--quiet", "--json"]
 
 
 def _env() -> dict[str, str]:
@@ -45,17 +45,18 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
     run_file = tmp_path / "killed" / "run.h5"
     proc = subprocess.Popen([sys.executable, "-m", "snas.cli", "search", *ARGS, "--output-dir", str(tmp_path),
                              "--run-name", "killed"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # wait until the run has committed at least one trial, then kill it at a random moment
+    # wait until the run has committed a random number of trials, then kill it a random moment later
+    wanted = random.randint(1, len(expected) - 3)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if run_file.exists():
             try:
-                if snas.load_run(run_file).trials:
+                if len(snas.load_run(run_file).trials) >= wanted:
                     break
             except snas.RunFileError:
                 pass
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.5))
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.2))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = snas.load_run(run_file)  # whatever moment the kill hit, the file opens
