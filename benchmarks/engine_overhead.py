@@ -139,7 +139,10 @@ def main() -> None:
         f"Engine overhead: **{overhead * 100:+.1f}%** (ratio {e / b:.3f}; target under 5%). The default "
         f"`full_metrics=True` adds scikit-learn metrics, ROC curves and the confusion matrix on the test split "
         f"for every trial: {(f - e) / b * 100:+.1f}% more work than the bare loop does, not overhead; "
-        "`-E full_metrics=false` turns it off.",
+        "`-E full_metrics=false` turns it off. Where the engine's time goes (measured separately): the HDF5 "
+        "commit with the best weights about 3 ms per trial, FLOP counting under 1 ms, the rest is per-step "
+        "bookkeeping in the trainer (running loss and accuracy for the curves, the divergence check: a few tiny "
+        "tensor ops per step), which weighs only on models as small as these 0.3 s trials.",
         "",
     ]
     text = "\n".join(lines)
