@@ -6,6 +6,7 @@ from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
 from snas_plugins.families.common import (
+    conv_head,
     ACTIVATIONS,
     activation,
     downsample_positions,
@@ -79,13 +80,7 @@ class CNN(NetworkFamily):
             if i in pools:
                 layers.append(nn.MaxPool2d(2))
             c_in = c_out
-        return nn.Sequential(
-            *layers,
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(arch["dropout"]),
-            nn.Linear(c_in, num_classes),
-        )
+        return nn.Sequential(*layers, *conv_head(c_in, arch["dropout"], num_classes))
 
 
 @hookimpl

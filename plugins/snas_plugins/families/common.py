@@ -122,3 +122,8 @@ def flatten_size(module: nn.Module, input_shape: tuple[int, int, int]) -> int:
     """Features ``module`` produces for one input of ``input_shape``."""
     with torch.no_grad():
         return int(module(torch.zeros(1, *input_shape)).numel())
+
+
+def conv_head(channels: int, dropout: float, num_classes: int) -> list[nn.Module]:
+    """The classifier after a convolutional body: global average pool, dropout, linear."""
+    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)]

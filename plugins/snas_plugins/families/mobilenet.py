@@ -14,6 +14,7 @@ from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
 from snas_plugins.families.common import (
+    conv_head,
     ACTIVATIONS,
     LEVELS,
     activation,
@@ -116,13 +117,7 @@ class MobileNet(NetworkFamily):
             layers.append(SeparableBlock(c_in, c_out, arch["kernel_sizes"][i], 2 if i in strided else 1,
                                          arch["expansions"][i], act, bn, arch["skip_connections"]))
             c_in = c_out
-        return nn.Sequential(
-            *layers,
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(arch["dropout"]),
-            nn.Linear(c_in, num_classes),
-        )
+        return nn.Sequential(*layers, *conv_head(c_in, arch["dropout"], num_classes))
 
 
 @hookimpl
