@@ -180,13 +180,15 @@ class Train(Evaluator):
         scheduler = _scheduler(opts.schedule, optimizer, epochs)
         stopper = EarlyStopping(opts.monitor, opts.patience, opts.min_delta)
         curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "lr": []}
-        check_every = 1 if device.type == "cpu" else 20
+        on_cpu = device.type == "cpu"
+        check_every = 20  # batches between divergence checks on an accelerator (each check syncs)
         try:
             for epoch in range(epochs):
                 model.train()
                 total_loss = torch.zeros((), device=device)
                 correct = torch.zeros((), device=device, dtype=torch.long)
                 seen = 0
+                cpu_loss = 0.0
                 for step, (xb, yb) in enumerate(
                     data.train.batches(
                         opts.batch_size, shuffle=True, generator=generator, device=device,
@@ -196,20 +198,26 @@ class Train(Evaluator):
                     with autocast(device, amp):
                         logits = model(xb)
                         loss = nn.functional.cross_entropy(logits.float(), yb)
-                    if step % check_every == 0 and not torch.isfinite(loss):
+                    if on_cpu:  # reading a CPU scalar costs no sync: check every batch, sum in Python
+                        value = loss.item()
+                        if not math.isfinite(value):
+                            raise Diverged(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}")
+                        cpu_loss += value * yb.numel()
+                    elif step % check_every == 0 and not torch.isfinite(loss):
                         raise Diverged(f"loss became {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if opts.grad_clip is not None:
                         nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
                     optimizer.step()
-                    total_loss += loss.detach() * yb.numel()
-                    correct += (logits.detach().argmax(1) == yb).sum()
+                    if not on_cpu:  # on an accelerator, accumulate on the device and sync once per epoch
+                        total_loss.add_(loss.detach(), alpha=yb.numel())
+                    correct.add_((logits.detach().argmax(1) == yb).sum())
                     seen += yb.numel()
                 curves["lr"].append(float(optimizer.param_groups[0]["lr"]))
                 if scheduler is not None:
                     scheduler.step()
-                train_loss = float(total_loss) / max(seen, 1)
+                train_loss = (cpu_loss if on_cpu else float(total_loss)) / max(seen, 1)
                 if not math.isfinite(train_loss):
                     raise Diverged(f"loss became {train_loss} in epoch {epoch + 1}")
                 val = evaluate_split(model, data.val, opts.batch_size, device, amp)
