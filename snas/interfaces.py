@@ -122,7 +122,7 @@ class Trial:
             "trial_id": self.trial_id,
             "fingerprint": self.fingerprint,
             "family": self.arch.family,
-            "architecture": {"family": self.arch.family, "params": _jsonable(dict(self.arch.params))},
+            "architecture": self.arch.to_dict(),
             "status": self.status,
             "score": self.score,
             "protocol": self.protocol,
@@ -133,14 +133,6 @@ class Trial:
             "cached_from": self.cached_from,
             "meta": self.meta,
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 # --------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def record_pruned(engine: Any, state: Any, pending: list[dict[str, Any]]) -> Non
             continue
         trial = Trial(
             trial_id=tid,
-            arch=Architecture(p["architecture"]["family"], p["architecture"]["params"]),
+            arch=Architecture.from_dict(p["architecture"]),
             status=PRUNED,
             score=None,
             protocol=p["protocol"],

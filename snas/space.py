@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import types
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -71,9 +70,18 @@ class Architecture:
         """A copy with some parameters changed."""
         return Architecture(self.family, {**self.params, **changes})
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"family": ..., "params": {...}}`` with lists for per-layer values: JSON-able."""
+        return converter.unstructure(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Architecture":
+        """The inverse of :meth:`to_dict`; a clear :class:`InvalidArchitecture` for bad input."""
+        return converter.structure(data, cls)
+
     def to_json(self, indent: int | None = 2) -> str:
         """This architecture as JSON (the form ``best_architecture.json`` holds)."""
-        return json.dumps(converter.unstructure(self), indent=indent, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Architecture":
@@ -82,7 +90,7 @@ class Architecture:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidArchitecture(f"architecture JSON is not valid JSON: {exc}") from None
-        return converter.structure(data, cls)
+        return cls.from_dict(data)
 
     def __getitem__(self, name: str) -> Any:
         return self.params[name]

@@ -82,10 +82,9 @@ def _finite(value: Any) -> Any:
 
 def trial_from_record(record: Mapping[str, Any], curves: Mapping[str, list[float]] | None = None) -> Trial:
     """Rebuild a :class:`Trial` from its stored JSON record."""
-    arch = record["architecture"]
     return Trial(
         trial_id=int(record["trial_id"]),
-        arch=Architecture(arch["family"], arch["params"]),
+        arch=Architecture.from_dict(record["architecture"]),
         status=record["status"],
         score=record.get("score"),
         protocol=record.get("protocol", "full"),

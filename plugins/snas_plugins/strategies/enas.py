@@ -28,8 +28,7 @@ import attrs
 import numpy as np
 import torch
 
-from snas import ConfigError, Proposal, Strategy, Trial, hookimpl
-from snas_plugins.strategies.pnas import arch_from_json, arch_to_json
+from snas import Architecture, ConfigError, Proposal, Strategy, Trial, hookimpl
 from snas_plugins.strategies.surrogate import kendall_tau
 from snas_plugins.strategies.supernet import (
     Controller, Reinforce, SharedWeights, load_bound_data, path_params, seeded_generator, support, timed,
@@ -139,7 +138,7 @@ class ENAS(Strategy):
                     arch, _, _, _ = controller.sample(gen)
                 arch = path_params(arch, spaces[arch.family], opts.learning_rate, opts.optimizer)
                 if arch.fingerprint not in found:
-                    found[arch.fingerprint] = {"architecture": arch_to_json(arch),
+                    found[arch.fingerprint] = {"architecture": arch.to_dict(),
                                                "shared_accuracy": shared.accuracy(arch, val)}
             return sorted(found.values(), key=lambda r: r["shared_accuracy"], reverse=True)
 
@@ -163,7 +162,7 @@ class ENAS(Strategy):
             self.phase = self.shared_phase()
         end = min(self.next_index + self.options.batch_size, self.options.final_count, len(self.ranked))
         batch = [
-            Proposal(arch_from_json(r["architecture"]), meta={"rank": i, "shared_accuracy": r["shared_accuracy"]})
+            Proposal(Architecture.from_dict(r["architecture"]), meta={"rank": i, "shared_accuracy": r["shared_accuracy"]})
             for i, r in enumerate(self.ranked[self.next_index:end], start=self.next_index)
         ]
         self.next_index = end

@@ -137,7 +137,7 @@ def _choices(param: Any) -> int:
 def _member(trial: Trial, born: int) -> dict[str, Any]:
     return {
         "trial_id": trial.trial_id,
-        "architecture": {"family": trial.arch.family, "params": dict(trial.arch.params)},
+        "architecture": trial.arch.to_dict(),
         "score": trial.score if trial.ok else None,
         "protocol": trial.protocol,
         "born": born,
@@ -145,7 +145,7 @@ def _member(trial: Trial, born: int) -> dict[str, Any]:
 
 
 def _arch(member: Mapping[str, Any]) -> Architecture:
-    return Architecture(member["architecture"]["family"], member["architecture"]["params"])
+    return Architecture.from_dict(member["architecture"])
 
 
 class Evolutionary(Strategy):

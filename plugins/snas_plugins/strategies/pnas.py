@@ -56,16 +56,6 @@ def _cardinality(p: Any) -> int:
     return 1
 
 
-def arch_to_json(arch: Architecture) -> dict[str, Any]:
-    """The JSON form of ``arch`` kept in strategy state."""
-    return {"family": arch.family, "params": {k: list(v) if isinstance(v, tuple) else v for k, v in arch.params.items()}}
-
-
-def arch_from_json(data: Mapping[str, Any]) -> Architecture:
-    """The inverse of :func:`arch_to_json`."""
-    return Architecture(data["family"], data["params"])
-
-
 class PNAS(Strategy):
     """Progressive beam search: expand the best, rank by a surrogate, train the top K, repeat."""
 
@@ -101,7 +91,7 @@ class PNAS(Strategy):
         return [h for h in self.history if h["score"] is not None]
 
     def _seen(self) -> set[str]:
-        return {arch_from_json(h["architecture"]).fingerprint for h in self.history}
+        return {Architecture.from_dict(h["architecture"]).fingerprint for h in self.history}
 
     def _neighbour(self, arch: Architecture, level: int) -> Architecture:
         families = self.space.families(level)
@@ -120,7 +110,7 @@ class PNAS(Strategy):
         ok = self._ok_history()
         if len(ok) < 2:
             return None
-        x = np.stack([self.space.encode(arch_from_json(h["architecture"])) for h in ok])
+        x = np.stack([self.space.encode(Architecture.from_dict(h["architecture"])) for h in ok])
         y = np.asarray([h["score"] for h in ok], dtype=np.float64)
         model = make_surrogate(self.options.surrogate, self.space)
         model.fit(x, y, seed=self.seed + self.round)
@@ -132,7 +122,7 @@ class PNAS(Strategy):
         beam = sorted(self._ok_history(), key=lambda h: h["score"], reverse=True)[: self.options.beam_size]
         out: dict[str, Architecture] = {}
         for h in beam:
-            parent = arch_from_json(h["architecture"])
+            parent = Architecture.from_dict(h["architecture"])
             for _ in range(self.options.num_expansions):
                 for _retry in range(5):
                     child = self._neighbour(parent, level)
@@ -205,7 +195,7 @@ class PNAS(Strategy):
         levels = [self.pending.get(t.fingerprint, {}).get("level", self.level) for t in trials]
         for t, lvl in zip(trials, levels):
             self.history.append(
-                {"architecture": arch_to_json(t.arch), "score": t.score if t.ok else None, "round": self.round,
+                {"architecture": t.arch.to_dict(), "score": t.score if t.ok else None, "round": self.round,
                  "level": lvl}
             )
         if levels:
