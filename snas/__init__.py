@@ -86,6 +86,7 @@ __all__ = [
     "autocast",
     "compose_augment",
     "describe_architecture",
+    "evaluate",
     "get_plugin_manager",
     "hookimpl",
     "horizontal_flip",

@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import attrs
 import numpy as np
@@ -37,7 +37,7 @@ import numpy as np
 from snas import prescreen
 from snas.config import RunConfig, make_options, options_to_dict
 from snas.devices import resolve_device
-from snas.errors import ConfigError, RunFileError, SearchInterrupted
+from snas.errors import ConfigError, SearchInterrupted
 from snas.interfaces import EvaluationTask, Proposal, Trial, TrialResult
 from snas.plugins import PluginManager, get_plugin_manager
 from snas.space import Architecture, JointSpace
@@ -397,11 +397,12 @@ class Engine:
             pending = []
             self._pending_cache = pending
             progress = self.strategy.progress()
-            self.store.add_generation(state.generation, [t.trial_id for t in batch], progress)
             state.generation += 1
+            # no commit here: the next batch's commit (or the final one) writes this too, and a run
+            # killed before then still holds the finished batch, so resume repeats the same tell
             with self._critical_section():
+                self.store.add_generation(state.generation - 1, [t.trial_id for t in batch], progress)
                 self._save_engine_state(state, pending)
-                self.store.commit()
             self.manager.hook.snas_generation_finished(
                 run=state, generation=state.generation - 1, trials=batch, progress=progress
             )
@@ -412,7 +413,7 @@ class Engine:
         pending = [
             {
                 "trial_id": first + i,
-                "architecture": {"family": p.arch.family, "params": dict(p.arch.params)},
+                "architecture": p.arch.to_dict(),
                 "protocol": p.protocol,
                 "meta": p.meta,
                 **extra,
@@ -436,7 +437,7 @@ class Engine:
             tid = int(p["trial_id"])
             if tid in done:
                 continue
-            arch = Architecture(p["architecture"]["family"], p["architecture"]["params"])
+            arch = Architecture.from_dict(p["architecture"])
             hit = cache.get(arch.fingerprint)
             if hit is not None and (hit.protocol == p["protocol"] or hit.protocol == "full"):
                 self._record(state, self._cached_trial(tid, arch, hit, p), None)
