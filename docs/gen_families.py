@@ -79,7 +79,7 @@ def family_section(name: str, cls: type, space: SearchSpace) -> list[str]:
     restricted = [lv for lv in levels if lv != COMPLEXITY_LEVELS[-1]]
     head = "| parameter | full space (level 3) | " + " | ".join(f"level {lv}" for lv in restricted)
     lines += [head + " | meaning |", "|---|---|" + "---|" * len(restricted) + "---|"]
-    per_level = {lv: {r["name"]: r["values"] for r in space.at_level(lv).describe()} for lv in restricted}
+    per_level = space.describe_levels()
     for row in space.describe():
         cells = [f"`{row['name']}`", _cell(row["values"])]
         for lv in restricted:

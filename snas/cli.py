@@ -287,18 +287,13 @@ def plugins() -> None:
 def space(family: str | None, as_json: bool) -> None:
     """Show a family's parameters, their ranges, and its complexity levels (all families without FAMILY)."""
     from snas.plugins import get_plugin_manager
-    from snas.space import COMPLEXITY_LEVELS
 
     manager = get_plugin_manager()
     names = [family] if family else sorted(manager.components("family"))
     out = {}
     for name in names:
         full = manager.get_family(name).space()
-        levels = {}
-        for level in COMPLEXITY_LEVELS:
-            if full.available_at(level):
-                levels[level] = {row["name"]: row["values"] for row in full.at_level(level).describe()}
-        out[name] = {"min_level": full.min_level, "parameters": full.describe(), "levels": levels}
+        out[name] = {"min_level": full.min_level, "parameters": full.describe(), "levels": full.describe_levels()}
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return

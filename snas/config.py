@@ -107,12 +107,9 @@ def make_options(cls: type, data: Mapping[str, Any] | Any, where: str) -> Any:
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     except Exception as exc:  # cattrs wraps field errors in an exception group
+        own = [str(e) for e in getattr(exc, "exceptions", []) if isinstance(e, ConfigError)]
         messages = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
-        inner = [m for m in messages]
-        for sub in getattr(exc, "exceptions", []):
-            if isinstance(sub, ConfigError):
-                inner = [str(sub)]
-        raise ConfigError(f"{where}: " + "; ".join(inner)) from None
+        raise ConfigError(f"{where}: " + "; ".join(own[-1:] or messages)) from None
 
 
 def options_to_dict(options: Any) -> dict[str, Any]:

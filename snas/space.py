@@ -553,6 +553,15 @@ class SearchSpace:
                 out += p.encode(value)
         return np.asarray(out, dtype=np.float32)
 
+    def describe_levels(self) -> dict[int, dict[str, str]]:
+        """``{level: {parameter: allowed values}}`` for every level the family takes part in."""
+        full = self.full
+        return {
+            level: {row["name"]: row["values"] for row in full.at_level(level).describe()}
+            for level in COMPLEXITY_LEVELS
+            if full.available_at(level)
+        }
+
     def describe(self) -> list[dict[str, Any]]:
         """A row per parameter: name, kind, allowed values at this level, doc."""
         return [
