@@ -88,15 +88,17 @@ def classification_metrics(y_true: Any, probs: Any, num_classes: int | None = No
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, split: Any, batch_size: int, device: torch.device, amp: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, class probabilities)`` of ``model`` on a whole split, as numpy arrays."""
+@torch.no_grad()
+def split_logits(model: torch.nn.Module, split: Any, batch_size: int, device: torch.device,
+                 amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(labels, float32 logits)`` of ``model`` on a whole split, on the CPU."""
     from snas import autocast
 
     model.eval()
-    labels, probs = [], []
+    labels, logits = [], []
     for xb, yb in split.batches(max(batch_size, 256), device=device):
         with autocast(device, amp):
-            logits = model(xb)
-        probs.append(torch.softmax(logits.float(), dim=1).cpu())
+            out = model(xb)
+        logits.append(out.float().cpu())
         labels.append(yb.cpu())
-    return torch.cat(labels).numpy(), torch.cat(probs).double().numpy()
+    return torch.cat(labels), torch.cat(logits)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import attrs
 import torch
 from torch import nn
 

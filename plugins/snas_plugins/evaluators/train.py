@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
-from snas_plugins.evaluators.metrics import classification_metrics, predict
+from snas_plugins.evaluators.metrics import classification_metrics, split_logits
 
 _in = attrs.validators.in_
 _gt0 = attrs.validators.gt(0)
@@ -234,11 +234,15 @@ class Train(Evaluator):
                                       duration=time.perf_counter() - start)
         stopper.restore(model)
         val = evaluate_split(model, data.val, opts.batch_size, device, amp)
-        test = evaluate_split(model, data.test, opts.batch_size, device, amp)
         extra: dict[str, Any] = {}
-        if opts.full_metrics and not fast:
-            labels, probs = predict(model, data.test, opts.batch_size, device, amp)
-            extra = classification_metrics(labels, probs, data.num_classes)
+        if opts.full_metrics and not fast:  # one pass over the test split gives loss, accuracy and the rest
+            labels, logits = split_logits(model, data.test, opts.batch_size, device, amp)
+            test = {"loss": float(nn.functional.cross_entropy(logits, labels)),
+                    "accuracy": float((logits.argmax(1) == labels).sum()) / max(len(labels), 1)}
+            probs = torch.softmax(logits, dim=1).double().numpy()
+            extra = classification_metrics(labels.numpy(), probs, data.num_classes)
+        else:
+            test = evaluate_split(model, data.test, opts.batch_size, device, amp)
         weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return TrialResult(
             status="ok",
