@@ -37,6 +37,7 @@ from snas.interfaces import (
     TrialResult,
 )
 from snas.trial import TrialContext, current_trial
+from snas.settings import describe_options, option
 from snas.errors import (
     ConfigError,
     DataError,
@@ -101,12 +102,14 @@ __all__ = [
     "compose_augment",
     "current_trial",
     "describe_architecture",
+    "describe_options",
     "evaluate",
     "follow",
     "get_plugin_manager",
     "hookimpl",
     "horizontal_flip",
     "load_run",
+    "option",
     "random_crop",
     "resolve_device",
     "resume",
