@@ -56,7 +56,7 @@ from snas.interfaces import (
 from snas.objectives import Front, best_of, parse_objectives
 from snas.plugins import PluginManager, get_plugin_manager
 from snas.space import Architecture, JointSpace
-from snas.store import RunLog, RunWriter, read_run
+from snas.store import RunWriter
 from snas.trial import TrialContext, running
 
 log = logging.getLogger("snas.engine")
@@ -73,6 +73,10 @@ EXPENSIVE_CALL = 2.0
 CHECKPOINT_INTERVAL = 600.0
 #: seconds between rewrites of live.json
 LIVE_INTERVAL = 0.25
+#: trials at least this long (seconds) are synced to the disk one by one
+SYNC_EACH_TRIAL_ABOVE = 0.05
+#: shorter trials are synced at least this often (seconds)
+SYNC_INTERVAL = 1.0
 
 __all__ = ["Engine", "EvaluationJob", "RunState", "run_search", "trial_seed"]
 
@@ -100,11 +104,14 @@ class EvaluationJob:
     families: list[str]
     device: str
     data_seed: int
+    _identity: str | None = attrs.field(default=None, init=False, repr=False)
 
     def _key(self, device: str) -> tuple:
         from snas.store import dumps
 
-        return (dumps(attrs.asdict(self)), device)
+        if self._identity is None:
+            self._identity = dumps(attrs.asdict(self, filter=lambda a, _v: a.name != "_identity"))
+        return (self._identity, device)
 
     def prepare(self, device: str | None = None, manager: PluginManager | None = None, data: Any = None) -> tuple:
         """Build (or reuse) ``(evaluator, data on device, families, torch device)`` for this process."""
@@ -338,6 +345,8 @@ class Engine:
         Records that need not be durable are buffered and written with the
         next durable one, or before the engine waits for results.
         """
+        if durable:
+            self._last_sync = time.monotonic()
         with self._critical_section():
             self.writer.append_many(records, durable)
             for record in records:
@@ -399,9 +408,9 @@ class Engine:
         if resume:
             self.writer, self.log = RunWriter.open(path)
         else:
-            self.writer = RunWriter.create(folder, run_name=cfg.run_name or folder.name, config=cfg.to_dict(),
-                                           plugins=self.manager.versions(), data_info=self.data.describe())
-            self.log = read_run(self.writer.path)
+            self.writer, self.log = RunWriter.create(
+                folder, run_name=cfg.run_name or folder.name, config=cfg.to_dict(),
+                plugins=self.manager.versions(), data_info=self.data.describe())
         status = "running"
         try:
             self._start_session(resume)
@@ -420,7 +429,7 @@ class Engine:
                     self._close(status)
         finally:
             self.writer.close()
-        result = RunResult.load(self.writer.path)
+        result = RunResult.from_log(self.log)  # what the final checkpoint holds, without reading it back
         result.stopped_by = self.stopped_by
         self.manager.hook.snas_run_finished(run=self.state, result=result)
         return result
@@ -443,7 +452,7 @@ class Engine:
         self.strategy_done = False
         self.warned_replay = False
         self._since_generation: list[Trial] = []
-        self._last_snapshot = self._last_checkpoint = self._last_live = time.monotonic()
+        self._last_snapshot = self._last_checkpoint = self._last_live = self._last_sync = time.monotonic()
         self._trials_at_checkpoint = len(log_.trials)
         for trial in log_.sorted_trials():
             self._remember(trial)
@@ -693,16 +702,23 @@ class Engine:
         self._complete(trial, result.weights)
         for twin in self.twins.pop(tid, []):
             self._complete(_cached(self.pending[twin], trial))
-        self._write_live(force=True)
+        self._write_live()
 
     def _complete(self, trial: Trial, weights: dict[str, Any] | None = None) -> None:
         """Make a finished trial durable, account for it, and queue it to be told."""
         tid = trial.trial_id
         keep = weights is not None and better(trial, self.state.best)
+        now = time.monotonic()
+        # Written before it is told: a killed process (SIGKILL included) loses nothing finished. Synced
+        # to the disk too (against power loss) unless trials are so short that a sync each would cost
+        # more than the trial: then at least once a second.
+        sync = trial.duration >= SYNC_EACH_TRIAL_ABOVE or now - self._last_sync >= SYNC_INTERVAL
         with self._critical_section():
             if keep:
                 self.writer.write_weights(tid, weights)
-            self._record([{"kind": "trial", "trial": trial.to_record(), "weights": keep}], durable=True)
+            self._record([{"kind": "trial", "trial": trial.to_record(), "weights": keep}], durable=sync)
+            if not sync:
+                self.writer.flush()
             self.log.add_trial(trial, keep)
         self.pending.pop(tid, None)
         self._remember(trial)
