@@ -510,16 +510,35 @@ cli.add_command(__import__("snas.cli_export", fromlist=["export_command"]).expor
 cli.add_command(__import__("snas.cli_evaluate", fromlist=["evaluate"]).evaluate)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while no search was running."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``snas`` command: lets plugins add commands, then runs."""
     from snas.plugins import get_plugin_manager
 
+    import signal
+
+    def terminated(_signum: int, _frame: Any) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)  # before the engine installs its own: end quietly, as shells expect
     try:
         get_plugin_manager().hook.snas_register_commands(cli=cli)
+        cli.main(args=argv, prog_name="snas", standalone_mode=False)
     except SnasError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    cli.main(args=argv, prog_name="snas")
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("interrupted", err=True)
+        sys.exit(143 if isinstance(exc, _Terminated) else 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover
