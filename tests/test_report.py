@@ -334,12 +334,16 @@ def test_figures_name_what_a_run_lacks(run):
 # -- the report --------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_report_is_one_self_contained_file_with_every_figure(commands, run, tmp_path):
+def _write_report(commands, run, tmp_path):
     out = tmp_path / "report.html"
     result = CliRunner().invoke(commands, ["report", str(run.path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    page = out.read_text(encoding="utf-8")
+    return result.output, out.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_report_is_one_self_contained_file_with_every_figure(commands, run, tmp_path):
+    _, page = _write_report(commands, run, tmp_path)
     for kind in KINDS:
         match = re.search(rf'<img id="figure-{kind}" alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
         assert match, kind
@@ -365,14 +369,11 @@ def test_report_is_one_self_contained_file_with_every_figure(commands, run, tmp_
 
 @pytest.mark.slow
 def test_report_of_a_run_without_successful_trials_names_each_missing_figure(commands, failed_run, tmp_path):
-    out = tmp_path / "report.html"
-    result = CliRunner().invoke(commands, ["report", str(failed_run.path), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    page = out.read_text(encoding="utf-8")
+    output, page = _write_report(commands, failed_run, tmp_path)
     assert page.count('<p class="unavailable">Not available:') == len(KINDS)
     assert "this family never builds" in page  # the failed trials' errors are in the table
     assert "no trial succeeded" in page
-    notes = [line for line in result.output.splitlines() if line.startswith("note: no ")]
+    notes = [line for line in output.splitlines() if line.startswith("note: no ")]
     assert len(notes) == len(KINDS)
 
 

@@ -93,7 +93,7 @@ def progress(result: Any) -> Figure:
                   transform=left.get_xaxis_transform(), label=f"failed ({len(data.failed_ids)})", gid="failed")
     left.set(xlabel="trial", ylabel=label, title=f"Score by trial ({len(data.trial_ids)} successful)")
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
-    left.legend(loc="lower right", fontsize=8)
+    left.legend(loc="best", fontsize=8)
     left.grid(alpha=0.3)
     if data.generations:
         right.plot(data.generations, data.generation_mean, "o-", color="#4c72b0", label="mean", gid="generation_mean")
@@ -101,7 +101,7 @@ def progress(result: Any) -> Figure:
         right.set(xlabel="generation", ylabel=label, title="Per generation")
         if len(data.generations) <= 20:
             right.set_xticks(data.generations)
-        right.legend(loc="lower right", fontsize=8)
+        right.legend(loc="best", fontsize=8)
         right.grid(alpha=0.3)
     else:
         note(right, "The run records no generations (its strategy proposes no batches of its own).")
@@ -175,7 +175,7 @@ def pareto(result: Any) -> Figure:
         ax.set_xscale("log")
         ax.set(xlabel=labels[data.cost] + " (log scale)", ylabel="validation accuracy",
                title=f"Accuracy against {labels[data.cost]}")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(_title(result, "Accuracy and cost (front labelled by trial id)"))
     return fig
@@ -326,7 +326,8 @@ def roc(result: Any) -> Figure:
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(fontsize=7, loc="lower right", title=None if legend else f"{len(defined)} classes, one curve each")
     ax.grid(alpha=0.3)
-    fig.suptitle(_title(result, f"ROC curves (one class against the rest), test split, trial {best.trial_id}"))
+    ax.set_title("one class against the rest", fontsize=9)
+    fig.suptitle(_title(result, f"ROC curves, test split, trial {best.trial_id}"))
     return fig
 
 
