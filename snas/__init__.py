@@ -1,7 +1,7 @@
 """snas: neural architecture search for image classification, built from plugins.
 
-The public API for users is :func:`search`, :func:`resume` and
-:func:`load_run`; for plugin authors, :data:`hookimpl`, the component base
+The public API for users is :func:`search`, :func:`resume`,
+:func:`load_run` and :func:`follow`; for plugin authors, :data:`hookimpl`, the component base
 classes and the search-space types re-exported here.
 """
 
@@ -18,6 +18,7 @@ from snas.space import (
 )
 from snas.data import DataBundle, StreamingSplit, TensorSplit, compose_augment, horizontal_flip, random_crop
 from snas.interfaces import (
+    BatchStrategy,
     Component,
     Dataset,
     EvaluationTask,
@@ -26,11 +27,17 @@ from snas.interfaces import (
     Exporter,
     NetworkFamily,
     NoOptions,
+    Objective,
+    PendingTrial,
     Proposal,
     Strategy,
+    StrategyContext,
     Trial,
+    TrialProgress,
     TrialResult,
 )
+from snas.trial import TrialContext, current_trial
+from snas.settings import describe_options, option
 from snas.errors import (
     ConfigError,
     DataError,
@@ -48,11 +55,13 @@ __version__ = "0.1.0"
 
 from snas.result import RunResult  # noqa: E402
 from snas.api import load_run, resume, search  # noqa: E402
+from snas.follow import RunEvent, follow  # noqa: E402
 from snas.evaluation import evaluate_architecture as evaluate  # noqa: E402
 
 __all__ = [
     "COMPLEXITY_LEVELS",
     "Architecture",
+    "BatchStrategy",
     "Choice",
     "Component",
     "ConfigError",
@@ -69,28 +78,38 @@ __all__ = [
     "LayerList",
     "NetworkFamily",
     "NoOptions",
+    "Objective",
+    "PendingTrial",
     "PluginConflictError",
     "PluginManager",
     "Proposal",
     "RunConfig",
     "RunFileError",
+    "RunEvent",
     "RunResult",
     "SearchSpace",
     "SnasError",
     "Strategy",
+    "StrategyContext",
     "StreamingSplit",
     "TensorSplit",
     "Trial",
+    "TrialContext",
+    "TrialProgress",
     "TrialResult",
     "UnknownPluginError",
     "autocast",
     "compose_augment",
+    "current_trial",
     "describe_architecture",
+    "describe_options",
     "evaluate",
+    "follow",
     "get_plugin_manager",
     "hookimpl",
     "horizontal_flip",
     "load_run",
+    "option",
     "random_crop",
     "resolve_device",
     "resume",

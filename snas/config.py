@@ -58,14 +58,21 @@ class RunConfig:
     executor: str = "auto"
     executor_options: dict[str, Any] = attrs.field(factory=dict)
     num_workers: int = attrs.field(default=1, validator=_positive("num_workers"))
+    #: trials that may be in flight at once (the window); None: the executor's number of slots
+    max_in_flight: int | None = attrs.field(default=None, validator=_positive("max_in_flight"))
+    #: torch threads per trial; None: the CPU's cores shared out among the workers
+    threads_per_trial: int | None = attrs.field(default=None, validator=_positive("threads_per_trial"))
     device: str = "auto"
     gpu_ids: list[int] = attrs.field(factory=list)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    #: objectives as NAME:max / NAME:min; the first is primary; none: the evaluator's score
+    objectives: list[str] = attrs.field(factory=list)
     max_trials: int | None = attrs.field(default=None, validator=_positive("max_trials"))
     time_budget: float | None = attrs.field(default=None, validator=_positive("time_budget"))
     output_dir: str | None = None
     run_name: str | None = None
-    checkpoint_frequency: int = attrs.field(default=1, validator=_positive("checkpoint_frequency"))
+    #: fold the journal into a new run.h5 every N trials; None: every few minutes
+    checkpoint_frequency: int | None = attrs.field(default=None, validator=_positive("checkpoint_frequency"))
     retrain_top: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     export_formats: list[str] = attrs.field(factory=list)
     prescreen: str | None = None
@@ -81,6 +88,10 @@ class RunConfig:
     def from_dict(cls, data: Mapping[str, Any], where: str = "configuration") -> "RunConfig":
         """Build a config, reporting unknown keys and wrong types by name."""
         return make_options(cls, data, where)
+
+    def window(self, slots: int) -> int:
+        """How many trials may be in flight: ``max_in_flight``, else the executor's ``slots``."""
+        return self.max_in_flight or max(1, slots)
 
     def devices(self) -> list[str]:
         """The devices the executor spreads work over."""
