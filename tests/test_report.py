@@ -317,7 +317,7 @@ def _without_metrics(result, *keys):
 @pytest.mark.slow
 def test_figures_name_what_a_run_lacks(run):
     bare = _without_metrics(run, "confusion_matrix", "roc_curves")
-    for draw, words in ((figures.confusion, "no confusion matrix"), (figures.roc, "no roc curves"),
+    for draw, words in ((figures.confusion, "no confusion matrix"), (figures.roc, "no ROC curves"),
                         (figures.curves, "no per-epoch curves")):
         with pytest.raises(FigureUnavailable, match=words):
             draw(bare)

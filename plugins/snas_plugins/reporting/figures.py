@@ -258,12 +258,16 @@ def _coverage_cmap() -> Any:
     return ListedColormap(colormaps["Blues"](np.linspace(0.25, 1.0, 256))).with_extremes(bad="white", under="#f4cccc")
 
 
+#: how the full-test metrics the figures read are named in messages
+FULL_METRICS = {"confusion_matrix": "confusion matrix", "roc_curves": "ROC curves"}
+
+
 def _full_metric(result: Any, key: str, what: str) -> tuple[Any, Any]:
     best = require_best(result, what)
     value = best.metrics.get(key)
     if value is None:
         raise FigureUnavailable(
-            f"the best trial ({best.trial_id}) has no {key.replace('_', ' ')}: its evaluator recorded no full "
+            f"the best trial ({best.trial_id}) has no {FULL_METRICS[key]}: its evaluator recorded no full "
             f"test metrics (the train evaluator records them for full-protocol trials with full_metrics on)"
         )
     return best, value
