@@ -1,0 +1,169 @@
+"""A run, live: the budget and each trial in flight as progress bars, the curves, the trial table; Stop and Resume.
+
+Everything is read from the run folder (``live.json``, the journal, the
+checkpoint) about once a second while the run is being written, so any
+number of browser tabs can watch the same run.
+"""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from snas import SnasError
+from snas.store import read_live
+from snas_plugins.reporting.analysis import FigureUnavailable, search_progress
+from snas_plugins.ui.common import pick_run, status_badge
+from snas_plugins.ui.runs import (
+    budget_bar, describe_age, launched_process, load, log_tail, reap, resume_run, runs_dir, stop_run, summarize,
+    trial_bars,
+)
+
+#: seconds between reads of a run that is being written
+REFRESH_SECONDS = 1.0
+
+root = runs_dir()
+st.title("Run")
+folder = pick_run(root)
+
+
+def active(summary) -> bool:
+    """Whether the run is being written, or a process the UI started for it has not ended yet."""
+    process = launched_process(summary.folder)
+    return summary.running or summary.status == "starting" or bool(process and process["alive"])
+
+
+def controls(summary) -> None:
+    """Stop while a process writes the run; Resume (with an optional new trial budget) otherwise."""
+    if summary.running:
+        if st.button("Stop", key="stop", icon=":material/stop:", type="primary",
+                     help="A clean stop: every finished trial is kept; resume it later."):
+            try:
+                pid = stop_run(summary.folder)
+            except SnasError as exc:
+                st.error(str(exc))
+            else:
+                st.toast(f"Asked process {pid} to stop; the trials in flight are left for Resume.")
+        return
+    if not summary.has_run_file or summary.status == "starting":
+        return
+    result = load(summary.folder)
+    left, right, _ = st.columns([1, 1, 3])
+    budget = left.number_input("Trial budget", min_value=1, step=1, key="resume_budget",
+                               value=result.config.get("max_trials") or None, placeholder="as configured",
+                               help="Total trials of the resumed run (raise it to continue a finished run).")
+    right.write("")
+    if right.button("Resume", key="resume", icon=":material/play_arrow:", type="primary"):
+        try:
+            resume_run(summary.folder, max_trials=int(budget) if budget else None)
+        except SnasError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+
+
+def curves(result) -> None:
+    """Best so far against trial, mean and best per generation, complexity level and diversity."""
+    left, right = st.columns(2)
+    try:
+        data = search_progress(result)
+    except FigureUnavailable as exc:
+        left.info(str(exc))
+    else:
+        left.markdown("**Score by trial**")
+        left.line_chart(pd.DataFrame({"score": data.scores, "best so far": data.best_so_far},
+                                     index=pd.Index(data.trial_ids, name="trial")), height=260)
+        if data.generations:
+            right.markdown("**Score per generation**")
+            right.line_chart(pd.DataFrame({"mean": data.generation_mean, "best": data.generation_best},
+                                          index=pd.Index(data.generations, name="generation")), height=260)
+    figures = [(g["generation"], g.get("progress") or {}) for g in result.generations]
+    level = {g: p["level"] for g, p in figures if isinstance(p.get("level"), (int, float))}
+    entropy = {g: p["entropy"] for g, p in figures if isinstance(p.get("entropy"), (int, float))}
+    if level or entropy:
+        left, right = st.columns(2)
+        if level:
+            left.markdown("**Complexity level by generation**")
+            left.line_chart(pd.Series(level, name="level").rename_axis("generation"), height=200)
+        if entropy:
+            right.markdown("**Diversity (entropy of the population) by generation**")
+            right.line_chart(pd.Series(entropy, name="entropy").rename_axis("generation"), height=200)
+    elif not result.generations:
+        st.caption("This strategy records no generations, so there is no per-generation curve.")
+
+
+def trial_table(result) -> None:
+    """Every finished trial (sortable by any column); failed ones with their error and traceback."""
+    if not result.trials:
+        st.caption("No trial has finished yet.")
+        return
+    rows = [{
+        "trial": t.trial_id, "family": t.arch.family, "status": t.status if t.cached_from is None
+        else f"cached ({t.cached_from})", "score": t.score, "test accuracy": t.metrics.get("test_accuracy"),
+        "params": t.metrics.get("params"), "FLOPs": t.metrics.get("flops"), "epochs": t.metrics.get("epochs"),
+        "seconds": round(t.duration, 2), "generation": t.meta.get("generation"), "fingerprint": t.fingerprint,
+        "error": (t.error or "").splitlines()[0] if t.error else None,
+    } for t in result.trials]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"score": st.column_config.NumberColumn(format="%.4f"),
+                                "test accuracy": st.column_config.NumberColumn(format="%.4f")})
+    for t in result.trials:
+        if t.status == "failed":
+            with st.expander(f"Trial {t.trial_id} failed: {(t.error or 'no error recorded').splitlines()[0][:120]}"):
+                st.code(t.error or "", language=None)
+                trace = t.metrics.get("traceback")
+                if trace:
+                    st.code(trace, language="python")
+                else:
+                    st.caption("No traceback was recorded.")
+
+
+def show(folder) -> None:
+    """The whole view of one run; redrawn by the fragment below."""
+    reap()
+    summary = summarize(folder)
+    status_line = f"{status_badge(summary.status)} · last activity {describe_age(time.time() - summary.updated)}"
+    if summary.writer:
+        status_line += f" · written by process {summary.writer.get('pid')}"
+    st.markdown(status_line)
+    if not summary.has_run_file:
+        if summary.status == "starting":
+            st.progress(0.0, text="starting: the search process is loading its data")
+        else:
+            st.error("The search process ended before it created the run.")
+        st.code(log_tail(folder) or "(nothing printed yet)", language=None)
+        return
+    result = load(folder)
+    live = read_live(folder) if summary.running else None
+    bar = budget_bar(result, live, summary.running)
+    st.progress(bar.fraction, text=f"**Budget**: {bar.text}")
+    for trial in trial_bars(live):
+        st.progress(trial.fraction, text=trial.text)
+    best = result.best
+    if best is not None:
+        st.markdown(f"Best so far: **{best.score:.4f}** (trial {best.trial_id}, {best.arch.family}); "
+                    f"{len(result.trials)} trials finished, "
+                    f"{sum(1 for t in result.trials if t.status == 'failed')} failed.")
+    elif summary.status == "interrupted" or summary.status == "stopped":
+        st.markdown(f"{len(result.trials)} trials finished.")
+    if not summary.running and result.pending:
+        st.caption(f"{len(result.pending)} trials were in flight when the run stopped: Resume runs them again.")
+    controls(summary)
+    curves(result)
+    st.subheader("Trials")
+    trial_table(result)
+    with st.expander("Process output"):
+        st.code(log_tail(folder) or "(the UI started no process for this run)", language=None)
+
+
+if folder is not None:
+    watching = active(summarize(folder))
+
+    @st.fragment(run_every=REFRESH_SECONDS if watching else None)
+    def live_view() -> None:
+        """Redrawn every second while the run is written; a full rerun when that changes."""
+        show(folder)
+        if active(summarize(folder)) != watching:
+            st.rerun()
+
+    live_view()
