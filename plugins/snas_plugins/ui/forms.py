@@ -16,8 +16,10 @@ from typing import Any, Iterable
 
 from snas import ConfigError, describe_options
 
-#: the widget kinds, by the option's base type
+#: option types drawn as number fields
 NUMBER_TYPES = ("int", "float")
+#: fields side by side in a form
+COLUMNS = 3
 
 
 def base_type(type_name: Any) -> tuple[str, bool]:
@@ -133,16 +135,18 @@ def options_form(cls: type, key: str, skip: Iterable[str] = ()) -> tuple[dict[st
     errors: list[str] = []
     skip = set(skip)
     options = [info for info in describe_options(cls.Options) if info["name"] not in skip and info.get("cli", True)]
-    if not options:
-        import streamlit as st
+    import streamlit as st
 
+    if not options:
         st.caption("No settings.")
-    for info in options:
-        try:
-            value = option_widget(info, f"{key}.{info['name']}")
-        except ConfigError as exc:
-            errors.append(str(exc))
-            continue
-        if value != info["default"] or (info.get("required") and value is not None):
-            values[info["name"]] = value
+    for start in range(0, len(options), COLUMNS):
+        for column, info in zip(st.columns(COLUMNS), options[start:start + COLUMNS]):
+            with column:
+                try:
+                    value = option_widget(info, f"{key}.{info['name']}")
+                except ConfigError as exc:
+                    errors.append(str(exc))
+                    continue
+            if value != info["default"] or (info.get("required") and value is not None):
+                values[info["name"]] = value
     return values, errors

@@ -21,6 +21,8 @@ TABS = {
     "Progress": ("progress",),
 }
 
+#: figures drawn narrower than the page (pixels)
+IMAGE_WIDTH = {"architecture": 640}
 #: figures kept drawn, across sessions (the oldest is dropped first)
 KEEP_PICTURES = 64
 _pictures: dict[tuple, tuple[bytes | None, str | None]] = {}
@@ -66,7 +68,7 @@ def export_section(folder) -> None:
     st.subheader("Export the best model")
     formats = available_formats()
     chosen = st.multiselect("Formats", formats, default=[f for f in ("onnx",) if f in formats], key="formats")
-    built = st.session_state.get("export")
+    built = st.session_state.get("export_built")
     if st.button("Build export", key="export", icon=":material/package_2:", disabled=not chosen):
         with st.spinner(f"Exporting {', '.join(chosen)} (each format is written and verified)…"):
             try:
@@ -77,7 +79,7 @@ def export_section(folder) -> None:
             else:
                 built = {"folder": str(folder), "data": data, "formats": [
                     {"format": f.format, "ok": f.ok, "error": f.error, "seconds": f.seconds} for f in report.formats]}
-        st.session_state["export"] = built
+        st.session_state["export_built"] = built
     if built and built["folder"] == str(folder):
         for fmt in built["formats"]:
             if fmt["ok"]:
@@ -112,6 +114,6 @@ if folder is not None:
                     if png is None:
                         st.info(f"No {info.title.lower()}: {reason}")
                     else:
-                        st.image(png, caption=info.caption)
+                        st.image(png, caption=info.caption, width=IMAGE_WIDTH.get(kind, "stretch"))
         if result.best is not None:
             export_section(folder)

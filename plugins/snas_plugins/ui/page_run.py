@@ -7,6 +7,7 @@ number of browser tabs can watch the same run.
 
 import time
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -62,19 +63,30 @@ def controls(summary) -> None:
             st.rerun()
 
 
-def curves(result) -> None:
+def score_chart(data) -> alt.Chart:
+    """Each trial's score (dots) and the best so far (a step line), against the trial number."""
+    frame = pd.DataFrame({"trial": data.trial_ids, "score": data.scores, "best so far": data.best_so_far})
+    y = alt.Y("score:Q", scale=alt.Scale(zero=False), title="score")
+    dots = alt.Chart(frame).mark_circle(size=45, opacity=0.7, color="#4c72b0").encode(
+        x=alt.X("trial:Q", title="trial"), y=y, tooltip=["trial", "score"])
+    best = alt.Chart(frame).mark_line(interpolate="step-after", color="#c44e52", strokeWidth=2).encode(
+        x="trial:Q", y="best so far:Q")
+    return (dots + best).properties(height=260)
+
+
+def curves(result, running: bool) -> None:
     """Best so far against trial, mean and best per generation, complexity level and diversity."""
-    left, right = st.columns(2)
     try:
         data = search_progress(result)
-    except FigureUnavailable as exc:
-        left.info(str(exc))
-    else:
-        left.markdown("**Score by trial**")
-        left.line_chart(pd.DataFrame({"score": data.scores, "best so far": data.best_so_far},
-                                     index=pd.Index(data.trial_ids, name="trial")), height=260)
-        if data.generations:
-            right.markdown("**Score per generation**")
+    except FigureUnavailable:
+        st.caption("The curves appear once a trial has succeeded.")
+        data = None
+    if data is not None:
+        left, right = st.columns(2) if data.generations else (st.container(), None)
+        left.markdown("**Score by trial** (dots) **and best so far** (red)")
+        left.altair_chart(score_chart(data), width="stretch")
+        if right is not None:
+            right.markdown("**Mean and best score per generation**")
             right.line_chart(pd.DataFrame({"mean": data.generation_mean, "best": data.generation_best},
                                           index=pd.Index(data.generations, name="generation")), height=260)
     figures = [(g["generation"], g.get("progress") or {}) for g in result.generations]
@@ -88,8 +100,9 @@ def curves(result) -> None:
         if entropy:
             right.markdown("**Diversity (entropy of the population) by generation**")
             right.line_chart(pd.Series(entropy, name="entropy").rename_axis("generation"), height=200)
-    elif not result.generations:
-        st.caption("This strategy records no generations, so there is no per-generation curve.")
+    elif not result.generations and data is not None:
+        st.caption("No generation has ended yet." if running else
+                   "The run records no generations (its strategy proposes no batches of its own).")
 
 
 def trial_table(result) -> None:
@@ -149,7 +162,7 @@ def show(folder) -> None:
     if not summary.running and result.pending:
         st.caption(f"{len(result.pending)} trials were in flight when the run stopped: Resume runs them again.")
     controls(summary)
-    curves(result)
+    curves(result, summary.running)
     st.subheader("Trials")
     trial_table(result)
     with st.expander("Process output"):
