@@ -68,7 +68,8 @@ def score_chart(data) -> alt.Chart:
     frame = pd.DataFrame({"trial": data.trial_ids, "score": data.scores, "best so far": data.best_so_far})
     y = alt.Y("score:Q", scale=alt.Scale(zero=False), title="score")
     dots = alt.Chart(frame).mark_circle(size=45, opacity=0.7, color="#4c72b0").encode(
-        x=alt.X("trial:Q", title="trial"), y=y, tooltip=["trial", "score"])
+        x=alt.X("trial:Q", title="trial", axis=alt.Axis(format="d", tickMinStep=1)), y=y,
+        tooltip=["trial", "score"])
     best = alt.Chart(frame).mark_line(interpolate="step-after", color="#c44e52", strokeWidth=2).encode(
         x="trial:Q", y="best so far:Q")
     return (dots + best).properties(height=260)
@@ -117,7 +118,9 @@ def trial_table(result) -> None:
         "seconds": round(t.duration, 2), "generation": t.meta.get("generation"), "fingerprint": t.fingerprint,
         "error": (t.error or "").splitlines()[0] if t.error else None,
     } for t in result.trials]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+    frame = pd.DataFrame(rows)
+    frame = frame.drop(columns=[c for c in ("FLOPs", "epochs", "generation", "error") if frame[c].isna().all()])
+    st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={"score": st.column_config.NumberColumn(format="%.4f"),
                                 "test accuracy": st.column_config.NumberColumn(format="%.4f")})
     for t in result.trials:
@@ -132,40 +135,50 @@ def trial_table(result) -> None:
 
 
 def show(folder) -> None:
-    """The whole view of one run; redrawn by the fragment below."""
+    """The whole view of one run; redrawn by the fragment below.
+
+    Each part lives in its own container, so parts whose number of elements
+    changes (the bars of the trials in flight) do not shift the others
+    between redraws.
+    """
     reap()
     summary = summarize(folder)
+    header, bars, facts, buttons, charts, table, output = (st.container() for _ in range(7))
     status_line = f"{status_badge(summary.status)} · last activity {describe_age(time.time() - summary.updated)}"
     if summary.writer:
         status_line += f" · written by process {summary.writer.get('pid')}"
-    st.markdown(status_line)
+    header.markdown(status_line)
     if not summary.has_run_file:
         if summary.status == "starting":
-            st.progress(0.0, text="starting: the search process is loading its data")
+            bars.progress(0.0, text="starting: the search process is loading its data")
         else:
-            st.error("The search process ended before it created the run.")
-        st.code(log_tail(folder) or "(nothing printed yet)", language=None)
+            bars.error("The search process ended before it created the run.")
+        output.code(log_tail(folder) or "(nothing printed yet)", language=None)
         return
     result = load(folder)
     live = read_live(folder) if summary.running else None
     bar = budget_bar(result, live, summary.running)
-    st.progress(bar.fraction, text=f"**Budget**: {bar.text}")
+    bars.progress(bar.fraction, text=f"**Budget**: {bar.text}")
     for trial in trial_bars(live):
-        st.progress(trial.fraction, text=trial.text)
-    best = result.best
-    if best is not None:
-        st.markdown(f"Best so far: **{best.score:.4f}** (trial {best.trial_id}, {best.arch.family}); "
-                    f"{len(result.trials)} trials finished, "
-                    f"{sum(1 for t in result.trials if t.status == 'failed')} failed.")
-    elif summary.status == "interrupted" or summary.status == "stopped":
-        st.markdown(f"{len(result.trials)} trials finished.")
+        bars.progress(trial.fraction, text=trial.text)
+    failed = sum(1 for t in result.trials if t.status == "failed")
+    text = f"{len(result.trials)} trials finished, {failed} failed."
+    if result.best is not None:
+        best = result.best
+        text = f"Best so far: **{best.score:.4f}** (trial {best.trial_id}, {best.arch.family}); {text}"
+    facts.markdown(text)
     if not summary.running and result.pending:
-        st.caption(f"{len(result.pending)} trials were in flight when the run stopped: Resume runs them again.")
-    controls(summary)
-    curves(result, summary.running)
-    st.subheader("Trials")
-    trial_table(result)
-    with st.expander("Process output"):
+        count = len(result.pending)
+        facts.caption(f"{count} {'trial was' if count == 1 else 'trials were'} in flight when the run stopped: "
+                      f"Resume runs {'it' if count == 1 else 'them'} again.")
+    with buttons:
+        controls(summary)
+    with charts:
+        curves(result, summary.running)
+    with table:
+        st.subheader("Trials")
+        trial_table(result)
+    with output.expander("Process output"):
         st.code(log_tail(folder) or "(the UI started no process for this run)", language=None)
 
 
