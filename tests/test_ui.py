@@ -19,7 +19,7 @@ pytest.importorskip("streamlit", reason="the web UI's tests need the ui extra: p
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import snas  # noqa: E402
-from snas import Choice, NetworkFamily, SearchSpace, Strategy, hookimpl  # noqa: E402
+from snas import Strategy, hookimpl  # noqa: E402
 from snas.cli import cli  # noqa: E402
 from snas.store import lock_holder  # noqa: E402
 from snas_plugins.ui import commands as ui_commands  # noqa: E402
@@ -304,30 +304,14 @@ def test_a_process_that_dies_before_its_run_exists_shows_its_output(runs_root):
     assert any("no such data set: boom" in c.value for c in at.code)
 
 
-class Broken(NetworkFamily):
-    """A family whose networks fail to build: every trial of it fails with a traceback."""
-
-    name = "ui_broken"
-
-    def space(self):
-        return SearchSpace(self.name, [Choice("width", (8, 16, 32)), Choice("learning_rate", (0.01,)),
-                                       Choice("optimizer", ("adam",))])
-
-    def build(self, arch, input_shape, num_classes):
-        raise RuntimeError("this family never builds")
-
-
-class BrokenPlugin:
-    @hookimpl
-    def snas_register_families(self):
-        return [Broken]
-
-
 def test_failed_trials_show_their_error_and_traceback(runs_root):
+    from test_report import BrokenPlugin  # a family whose networks never build: every trial fails
+
     manager = snas.get_plugin_manager()
     name = manager.register(BrokenPlugin(), name="ui-test-broken")
     try:
-        snas.search(strategy="random", network_types=["ui_broken"], budget=2, seed=0, run_dir=runs_root / "bad")
+        snas.search(strategy="random", network_types=["broken_for_report"], budget=2, seed=0,
+                    run_dir=runs_root / "bad")
     finally:
         manager.unregister(name=name)
     at = open_page("page_run.py", run="bad")
