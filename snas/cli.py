@@ -117,6 +117,8 @@ def _search_options(f: Any) -> Any:
         click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
         click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
         click.option("--evaluator", help="Evaluator plugin (default: train)."),
+        click.option("--pruner", help="Stop trials that are behind: median or asha (successive halving), or a plugin's pruner."),
+        click.option("-P", "--pruner-option", "pruner_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the pruner."),
         click.option("--prescreen", help="Zero-cost proxy (zen, naswot, synflow) that screens each batch; only the best fraction is trained."),
         click.option("--prescreen-keep", type=click.FloatRange(0, 1, min_open=True), help="Fraction of each batch the proxy keeps for training (default 0.25)."),
         click.option("--executor", help="Executor plugin (default: auto = inline, or process with --num-workers > 1)."),
@@ -160,7 +162,7 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg = RunConfig.from_dict(base, where=f"config file {params.get('config_file')}" if base else "options")
     simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
               "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency", "prescreen",
-              "prescreen_keep", "max_in_flight", "threads_per_trial")
+              "prescreen_keep", "max_in_flight", "threads_per_trial", "pruner")
     for key in simple:
         if params.get(key) is not None:
             setattr(cfg, key, params[key])
@@ -191,6 +193,7 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg.strategy_options.update(_pairs(params.get("strategy_pairs", ()), "--strategy-option"))
     cfg.evaluator_options.update(_pairs(params.get("evaluator_pairs", ()), "--evaluator-option"))
     cfg.dataset_options.update(_pairs(params.get("dataset_pairs", ()), "--dataset-option"))
+    cfg.pruner_options.update(_pairs(params.get("pruner_pairs", ()), "--pruner-option"))
     return RunConfig.from_dict(cfg.to_dict(), where="options")
 
 

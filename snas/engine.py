@@ -104,6 +104,8 @@ class EvaluationJob:
     families: list[str]
     device: str
     data_seed: int
+    pruner: str | None = None
+    pruner_options: dict[str, Any] = attrs.field(factory=dict)
     _identity: str | None = attrs.field(default=None, init=False, repr=False)
 
     def _key(self, device: str) -> tuple:
@@ -129,8 +131,13 @@ class EvaluationJob:
                 make_options(evaluator_cls.Options, self.evaluator_options, f"options of evaluator {self.evaluator!r}")
             )
             families = {name: manager.get_family(name) for name in self.families}
+            pruner = None
+            if self.pruner:
+                pruner_cls = manager.get_pruner(self.pruner)
+                pruner = pruner_cls(make_options(pruner_cls.Options, self.pruner_options,
+                                                 f"options of pruner {self.pruner!r}"))
             _process_cache.clear()  # one job per process at a time: free the previous data
-            _process_cache[key] = (evaluator, data.to(torch_device), families, torch_device)
+            _process_cache[key] = (evaluator, data.to(torch_device), families, torch_device, pruner)
         return _process_cache[key]
 
     def evaluate(self, task: EvaluationTask, device: str | None = None,
@@ -138,10 +145,10 @@ class EvaluationJob:
                  stop_requested: Callable[[], bool] | None = None) -> TrialResult:
         """Evaluate one task inside its :class:`~snas.trial.TrialContext`; any exception becomes a failed result."""
         start = time.perf_counter()
-        context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
-                               stop_requested=stop_requested)
         try:
-            evaluator, data, families, torch_device = self.prepare(device)
+            evaluator, data, families, torch_device, pruner = self.prepare(device)
+            context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
+                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"))
             family = families[task.arch.family]
             with running(context):
                 result = evaluator.evaluate(
@@ -289,9 +296,11 @@ class Engine:
             families=list(cfg.network_types),
             device=devices[0],
             data_seed=cfg.seed,
+            pruner=cfg.pruner,
+            pruner_options=dict(cfg.pruner_options),
         )
         clear_process_cache()
-        self.job.prepare(manager=mgr, data=self.data)  # the driver (and the inline executor) reuse the loaded data
+        self.pruner = self.job.prepare(manager=mgr, data=self.data)[4]  # the driver (and inline) reuse the data
         self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed))
         self.max_trials = cfg.max_trials or strategy_cls.default_budget(self.strategy_options)
         if self.max_trials is None and cfg.time_budget is None:
@@ -483,6 +492,10 @@ class Engine:
             self.told, self.asked = int(snap["told"]), int(snap["asked"])
             self.state.generation = int(snap.get("generation", 0))
         self.planned = sum(1 for t in log_.trials.values() if t.trial_id < self.asked and prescreen.evaluated(t))
+        if self.pruner is not None:  # the pruner holds what the trials told so far taught it
+            for tid in range(self.told):
+                if tid in log_.trials and not log_.trials[tid].meta.get("final"):
+                    self.pruner.tell(log_.trials[tid])
         for tid in range(self.told, self.asked):
             if tid in log_.trials:
                 self.finished[tid] = log_.trials[tid]
@@ -557,6 +570,8 @@ class Engine:
             trial = self.finished.pop(self.told)
             generation = self.strategy.generation
             self._call_strategy(self.strategy.tell, trial)
+            if self.pruner is not None and not trial.meta.get("final"):
+                self.pruner.tell(trial)
             self.told += 1
             if not trial.meta.get("final"):
                 self._since_generation.append(trial)
@@ -610,7 +625,7 @@ class Engine:
         self.asked += 1
         recorded = self.log.trials.get(tid) or self.log.pending.get(tid)
         pending = PendingTrial(tid, proposal.arch, trial_seed(self.config.seed, tid), proposal.protocol,
-                               dict(proposal.meta))
+                               dict(proposal.meta), self.pruner.rule() if self.pruner and not final else None)
         if final:
             pending.meta["final"] = True
         if recorded is not None and recorded.arch != proposal.arch and not self.warned_replay:
@@ -669,7 +684,8 @@ class Engine:
             if self.config.time_budget is not None:
                 deadline = time.time() + max(0.0, self.config.time_budget - self.state.elapsed())
             self.state.in_flight[tid] = pending
-            self.executor.submit(EvaluationTask(tid, pending.arch, pending.seed, pending.protocol, deadline))
+            context = {"rule": pending.rule} if pending.rule is not None else {}
+            self.executor.submit(EvaluationTask(tid, pending.arch, pending.seed, pending.protocol, deadline, context))
             self.manager.hook.snas_trial_started(run=self.state, trial=pending)
             self._write_live()
 
