@@ -36,6 +36,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Objective": ("snas.interfaces", "Objective"),
     "PendingTrial": ("snas.interfaces", "PendingTrial"),
     "Proposal": ("snas.interfaces", "Proposal"),
+    "Pruner": ("snas.interfaces", "Pruner"),
     "Strategy": ("snas.interfaces", "Strategy"),
     "StrategyContext": ("snas.interfaces", "StrategyContext"),
     "Trial": ("snas.interfaces", "Trial"),
@@ -92,7 +93,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from snas.space import COMPLEXITY_LEVELS, Architecture, Choice, IntRange, JointSpace, LayerList, SearchSpace, describe_architecture  # noqa: F401
-    from snas.interfaces import BatchStrategy, Component, Dataset, EvaluationTask, Evaluator, Executor, Exporter, NetworkFamily, NoOptions, Objective, PendingTrial, Proposal, Strategy, StrategyContext, Trial, TrialProgress, TrialResult  # noqa: F401
+    from snas.interfaces import Pruner, BatchStrategy, Component, Dataset, EvaluationTask, Evaluator, Executor, Exporter, NetworkFamily, NoOptions, Objective, PendingTrial, Proposal, Strategy, StrategyContext, Trial, TrialProgress, TrialResult  # noqa: F401
     from snas.errors import ConfigError, DataError, InvalidArchitecture, PluginConflictError, RunFileError, SnasError, UnknownPluginError  # noqa: F401
     from snas.hookspecs import hookimpl  # noqa: F401
     from snas.data import DataBundle, StreamingSplit, TensorSplit, compose_augment, horizontal_flip, random_crop  # noqa: F401
