@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
+import os
+import signal
 import sys
 import time
 import zipfile
@@ -32,11 +33,16 @@ SCRIPT_TIMEOUT = 120
 
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
-    """An empty runs folder the app shows (``$SNAS_UI_RUNS_DIR``)."""
+    """An empty runs folder the app shows (``$SNAS_UI_RUNS_DIR``); no search started in it outlives the test."""
     root = tmp_path / "runs"
     root.mkdir()
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
-    return root
+    yield root
+    for folder in runs.run_folders(root):
+        process = runs.launched_process(folder)
+        if process and process["alive"]:
+            os.kill(process["pid"], signal.SIGTERM)
+    runs.reap()
 
 
 def open_page(page: str, run: str | None = None) -> AppTest:
@@ -70,6 +76,7 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.3):
 
 
 def process_output(folder: Path) -> str:
+    """What the processes the UI started for ``folder`` printed (for failure messages)."""
     return runs.log_tail(folder, 60)
 
 
@@ -254,16 +261,14 @@ def test_search_command_is_the_command_a_user_would_type(tmp_path):
     assert shown.startswith("snas search --quiet --output-dir ")
     for part in ("--dataset nb201_table", "--search-method random", "--network-type nb201", "--evaluator nb201",
                  "--max-trials 30", "--time-budget 90", "--max-complexity 3", "--num-workers 2", "--seed 5",
-                 "-E sleep_seconds=0.5", "-D 'dataset=\"cifar10\"'", f"--run-name r"):
+                 "-E sleep_seconds=0.5", "-D 'dataset=\"cifar10\"'", "--run-name r"):
         assert part in shown, shown
-    from snas.cli import build_config
+    # the command line parses back into the request, as `snas search` itself parses it
+    from snas.cli import build_config, search
 
-    # the command line parses back into the request (what `snas search` itself does with it)
-    from snas.cli import search as search_command
-
-    ctx = search_command.make_context("search", argv[4:])
-    cfg = build_config(ctx.params)
-    assert (cfg.dataset, cfg.strategy, cfg.network_types, cfg.evaluator) == ("nb201_table", "random", ["nb201"], "nb201")
+    cfg = build_config(search.make_context("search", argv[4:]).params)
+    assert (cfg.dataset, cfg.strategy, cfg.evaluator) == ("nb201_table", "random", "nb201")
+    assert cfg.network_types == ["nb201"]
     assert (cfg.max_trials, cfg.time_budget, cfg.max_complexity, cfg.num_workers, cfg.seed) == (30, 90, 3, 2, 5)
     assert cfg.evaluator_options == {"sleep_seconds": 0.5} and cfg.dataset_options == {"dataset": "cifar10"}
 
@@ -462,8 +467,8 @@ def test_start_watch_stop_resume_from_the_ui(runs_root):
     assert len(results.get("image")) >= 5
 
 
-def digit_images(folder: Path, per_class: int = 12) -> bytes:
-    """A zip of small real images (scikit-learn digits 0 and 1) in class folders, and its CSV."""
+def digit_images(per_class: int = 12) -> tuple[bytes, bytes]:
+    """A zip of small real images (scikit-learn digits 0 and 1) in class folders, and the CSV listing them."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -480,8 +485,8 @@ def digit_images(folder: Path, per_class: int = 12) -> bytes:
 
 
 @pytest.mark.slow
-def test_start_a_search_on_an_uploaded_csv_and_its_images(runs_root, tmp_path):
-    archive, csv_data = digit_images(tmp_path)
+def test_start_a_search_on_an_uploaded_csv_and_its_images(runs_root):
+    archive, csv_data = digit_images()
     at = open_page("page_new.py")
     at.radio(key="source").set_value("A CSV file and its images (upload)").run()
     at.file_uploader(key="csv_file").upload("mine.csv", csv_data, "text/csv")

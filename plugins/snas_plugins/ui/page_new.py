@@ -13,7 +13,9 @@ import streamlit as st
 import snas
 from snas import SnasError
 from snas_plugins.ui.forms import options_form
-from snas_plugins.ui.runs import SearchRequest, check_request, launch, runs_dir, save_upload, search_command, shown_command
+from snas_plugins.ui.runs import (
+    SearchRequest, check_request, launch, runs_dir, save_upload, search_command, shown_command,
+)
 
 #: where the data come from
 SOURCES = ("A registered data set", "A folder of images", "A CSV file and its images (upload)")

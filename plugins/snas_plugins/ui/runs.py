@@ -88,7 +88,7 @@ def load(folder: Path) -> Any:
 
 
 def display_status(stored: str, writer: Mapping[str, Any] | None) -> str:
-    """The status to show: ``running`` while a process holds the run, ``stopped`` when its writer died without a word."""
+    """The status to show: ``running`` while a process holds the run, ``stopped`` if its writer died silently."""
     if writer is not None:
         return "running"
     if stored not in FINAL_STATUSES:
@@ -473,9 +473,10 @@ def unpack_archive(data: bytes, dest: Path) -> list[str]:
 
 
 def save_upload(root: Path, csv_name: str, csv_data: bytes, archive: bytes | None = None) -> Path:
-    """Keep an uploaded CSV (and the zip of its images, unpacked beside it) under ``root/.uploads``; returns the CSV's path.
+    """Keep an uploaded CSV (and the zip of its images, unpacked beside it) under ``root/.uploads``.
 
-    Image paths in the CSV are read relative to the CSV, so they are paths inside the archive.
+    Returns the CSV's path. Image paths in the CSV are read relative to the
+    CSV, so they are paths inside the archive.
     """
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_safe_name(Path(csv_name).stem, 'upload')}"
     folder, n = Path(root) / UPLOADS_DIR / base, 1
