@@ -12,6 +12,7 @@ step are kept under the test's temporary folder; with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -116,8 +117,13 @@ def ui_server(tmp_path):
             raise AssertionError(f"snas ui did not start:\n{(tmp_path / 'snas-ui.log').read_text()[-3000:]}")
         time.sleep(0.5)
     yield url, runs_dir
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
     log.close()
     for folder in runs_dir.iterdir():  # a failed test must not leave a search running
         holder = lock_holder(folder)
@@ -166,87 +172,100 @@ def progress_texts(page) -> list[str]:
 
 @pytest.mark.slow
 def test_a_person_runs_a_search_in_the_browser(chromium, ui_server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     url, runs_dir = ui_server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1500})
-        page.set_default_timeout(90_000)
+        page.set_default_timeout(120_000)
         screens = Screens(page, tmp_path / "screenshots")
+        try:
+            use_the_ui(page, url, runs_dir, screens)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                screens.take("failure.png")  # what the page showed when the test failed
+            raise
+        finally:
+            browser.close()
 
-        # New search: a random search on digits, small networks, a few epochs each
-        page.goto(f"{url}/new")
-        start = page.get_by_role("button", name="Start search")
-        start.wait_for()
-        choose(page, "Search strategy", "random")
-        fill_number(page, "Max trials", str(TRIALS))
-        fill_number(page, "max_epochs", str(EPOCHS))
-        command = page.get_by_text("snas search --quiet")  # the command Start runs, as a user would type it
-        expect(command).to_contain_text(f"--max-trials {TRIALS}")
-        expect(command).to_contain_text(f"-E max_epochs={EPOCHS}")
-        screens.take("ui-new-search.png")
-        start.click()
-        page.wait_for_url(re.compile(r"/run\?run="))
-        folder = runs_dir / parse_qs(urlparse(page.url).query)["run"][0]
-        assert folder.is_dir()
 
-        # the two bars move: the budget, and the trial in flight epoch by epoch
-        budgets, epochs, shot = set(), set(), False
-        deadline = time.monotonic() + 240
-        while not (len(budgets) >= 3 and len(epochs) >= 2 and shot):
-            assert time.monotonic() < deadline, f"bars seen: budget {budgets}, (trial, epoch) {epochs}"
-            texts = progress_texts(page)
-            in_flight = None
-            for text in texts:
-                found = re.search(r"Budget: (\d+) of %d trials" % TRIALS, text)
-                if found:
-                    budgets.add(int(found.group(1)))
-                found = re.search(r"trial (\d+) · \w+ · training · epoch (\d+) of %d" % EPOCHS, text)
-                if found:
-                    in_flight = (int(found.group(1)), int(found.group(2)))
-                    epochs.add(in_flight)
-            if not shot and len(budgets) >= 3 and in_flight and in_flight[1] >= 2:
-                screens.take("ui-run-live.png")  # both bars on screen, some trials done
-                shot = True
-            page.wait_for_timeout(200)
+def use_the_ui(page, url: str, runs_dir: Path, screens: Screens) -> None:
+    """What the person does, step by step, and what they must see."""
+    from playwright.sync_api import expect
 
-        # Stop: a clean stop; the run is interrupted and keeps its finished trials
-        page.get_by_role("button", name="Stop").click()
-        page.mouse.move(0, 0)
-        page.get_by_text("interrupted", exact=True).wait_for(timeout=120_000)
-        page.get_by_role("button", name="Resume").wait_for()
-        expect(page.get_by_role("button", name="Stop")).to_have_count(0)
-        result = snas.load_run(folder)
-        kept = len(result.trials)
-        assert result.status == "interrupted" and 2 <= kept < TRIALS
-        expect(page.get_by_text(f"{kept} trials finished, 0 failed", exact=False)).to_be_visible()
-        screens.take("ui-run-interrupted.png")
+    expect.set_options(timeout=60_000)  # each check waits for Streamlit to redraw, on a busy machine too
+    # New search: a random search on digits, small networks, a few epochs each
+    page.goto(f"{url}/new")
+    start = page.get_by_role("button", name="Start search")
+    start.wait_for()
+    choose(page, "Search strategy", "random")
+    fill_number(page, "Max trials", str(TRIALS))
+    fill_number(page, "max_epochs", str(EPOCHS))
+    command = page.get_by_text("snas search --quiet")  # the command Start runs, as a user would type it
+    expect(command).to_contain_text(f"--max-trials {TRIALS}")
+    expect(command).to_contain_text(f"-E max_epochs={EPOCHS}")
+    screens.take("ui-new-search.png")
+    start.click()
+    page.wait_for_url(re.compile(r"/run\?run="))
+    folder = runs_dir / parse_qs(urlparse(page.url).query)["run"][0]
+    assert folder.is_dir()
 
-        # Resume: the run goes on and finishes its (raised) budget
-        fill_number(page, "Trial budget", str(kept + 2))
-        page.get_by_role("button", name="Resume").click()
-        page.get_by_text("budget_exhausted", exact=True).wait_for(timeout=240_000)
-        result = snas.load_run(folder)
-        assert result.status == "budget_exhausted" and len(result.trials) == kept + 2
-        expect(page.get_by_text(f"{kept + 2} trials finished", exact=False)).to_be_visible()
-        expect(page.get_by_role("button", name="Resume")).to_be_visible()
-        screens.take("ui-run-finished.png")
+    # the two bars move: the budget, and the trial in flight epoch by epoch
+    budgets, epochs, shot = set(), set(), False
+    deadline = time.monotonic() + 360
+    while not (len(budgets) >= 3 and len(epochs) >= 2 and shot):
+        assert time.monotonic() < deadline, f"bars seen: budget {budgets}, (trial, epoch) {epochs}"
+        texts = progress_texts(page)
+        in_flight = None
+        for text in texts:
+            found = re.search(r"Budget: (\d+) of %d trials" % TRIALS, text)
+            if found:
+                budgets.add(int(found.group(1)))
+            found = re.search(r"trial (\d+) · \w+ · training · epoch (\d+) of %d" % EPOCHS, text)
+            if found:
+                in_flight = (int(found.group(1)), int(found.group(2)))
+                epochs.add(in_flight)
+        if not shot and len(budgets) >= 3 and in_flight and in_flight[1] >= 2:
+            screens.take("ui-run-live.png")  # both bars on screen, some trials done
+            shot = True
+        page.wait_for_timeout(200)
 
-        # the Runs page lists it; its results open from there
-        page.get_by_role("link", name="Runs").click()
-        page.get_by_role("button", name="Results").wait_for()
-        page.wait_for_timeout(1500)  # the table is drawn on a canvas after the page
-        screens.take("ui-runs.png")
-        page.get_by_role("button", name="Results").click()
-        page.get_by_text("Best validation accuracy").wait_for()
-        page.locator('[data-testid="stImage"] img').first.wait_for()
-        expect(page.get_by_role("tab", name="Parameter importance")).to_be_visible()
-        expect(page.get_by_role("button", name="Build export")).to_be_visible(timeout=120_000)  # after every figure
-        page.wait_for_timeout(1000)
-        screens.take("ui-results.png")
-        page.get_by_role("tab", name="Training").click()
-        expect(page.get_by_text("The best trial's predictions on the test split")).to_be_visible()
-        page.wait_for_timeout(1000)
-        screens.take("ui-results-training.png")
-        browser.close()
+    # Stop: a clean stop; the run is interrupted and keeps its finished trials
+    page.get_by_role("button", name="Stop").click()
+    page.mouse.move(0, 0)
+    page.get_by_text("interrupted", exact=True).wait_for(timeout=120_000)
+    page.get_by_role("button", name="Resume").wait_for()
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    result = snas.load_run(folder)
+    kept = len(result.trials)
+    assert result.status == "interrupted" and 2 <= kept < TRIALS
+    expect(page.get_by_text(f"{kept} trials finished, 0 failed", exact=False)).to_be_visible()
+    screens.take("ui-run-interrupted.png")
+
+    # Resume: the run goes on and finishes its (raised) budget
+    fill_number(page, "Trial budget", str(kept + 2))
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_text("budget_exhausted", exact=True).wait_for(timeout=240_000)
+    result = snas.load_run(folder)
+    assert result.status == "budget_exhausted" and len(result.trials) == kept + 2
+    expect(page.get_by_text(f"{kept + 2} trials finished", exact=False)).to_be_visible()
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    screens.take("ui-run-finished.png")
+
+    # the Runs page lists it; its results open from there
+    page.get_by_role("link", name="Runs").click()
+    page.get_by_role("button", name="Results").wait_for()
+    page.wait_for_timeout(1500)  # the table is drawn on a canvas after the page
+    screens.take("ui-runs.png")
+    page.get_by_role("button", name="Results").click()
+    page.get_by_text("Best validation accuracy").wait_for()
+    page.locator('[data-testid="stImage"] img').first.wait_for()
+    expect(page.get_by_role("tab", name="Parameter importance")).to_be_visible()
+    expect(page.get_by_role("button", name="Build export")).to_be_visible(timeout=120_000)  # after every figure
+    page.wait_for_timeout(1000)
+    screens.take("ui-results.png")
+    page.get_by_role("tab", name="Training").click()
+    expect(page.get_by_text("The best trial's predictions on the test split")).to_be_visible()
+    page.wait_for_timeout(1000)
+    screens.take("ui-results-training.png")
