@@ -227,8 +227,8 @@ def use_the_ui(page, url: str, runs_dir: Path, screens: Screens) -> None:
                 in_flight = (int(found.group(1)), int(found.group(2)))
                 epochs.add(in_flight)
         if not shot and len(budgets) >= 3 and in_flight and in_flight[1] >= 2:
-            screens.take("ui-run-live.png")  # both bars on screen, some trials done
-            shot = True
+            screens.take("ui-run-live.png")  # both bars on screen, some trials done ...
+            shot = any("· training · epoch" in text for text in progress_texts(page))  # ... if still so after it
         page.wait_for_timeout(200)
 
     # Stop: a clean stop; the run is interrupted and keeps its finished trials
