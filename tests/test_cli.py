@@ -10,7 +10,7 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from snas.cli import cli
+from snas.frontends.cli import cli
 
 COMMANDS = ["search", "resume", "show", "plugins", "space", "datasets"]
 
@@ -75,7 +75,7 @@ def test_config_file_sets_options_and_flags_override_it(runner, tmp_path):
         (["search", "--dataset", "nope"], "unknown dataset 'nope'"),
         (["search", "--search-method", "genetic"], "unknown strategy 'genetic'"),
         (["search", "-S", "populaton_size=3"], "unknown option(s) populaton_size"),
-        (["search", "--gpu-ids", "a,b"], "--gpu-ids expects comma-separated integers"),
+        (["search", "--gpu-ids", "a,b"], "gpu_ids expects comma-separated integers"),
         (["show", "missing.h5"], "does not exist"),
         (["resume", "missing.h5"], "does not exist"),
         (["search", "--config", "missing.toml"], "config file missing.toml does not exist"),
@@ -107,5 +107,5 @@ def test_space_and_datasets_describe_what_is_installed(runner):
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "snas.cli", "--version"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "snas", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "0.1.0" in result.stdout

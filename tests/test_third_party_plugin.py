@@ -23,11 +23,11 @@ def test_installed_third_party_family_is_searched(tmp_path):
     )
     assert install.returncode == 0, install.stderr
     env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
-    listing = subprocess.run([sys.executable, "-m", "snas.cli", "plugins"], capture_output=True, text=True, env=env)
+    listing = subprocess.run([sys.executable, "-m", "snas", "plugins"], capture_output=True, text=True, env=env)
     line = next(l for l in listing.stdout.splitlines() if l.strip().startswith("tiny_mlp"))
     assert "snas-tiny-family" in line and "0.3.0" in line
     search = subprocess.run(
-        [sys.executable, "-m", "snas.cli", "search", "--network-type", "tiny_mlp", "--search-method", "random",
+        [sys.executable, "-m", "snas", "search", "--network-type", "tiny_mlp", "--search-method", "random",
          "--max-trials", "3", "--max-epochs", "2", "--output-dir", str(tmp_path), "--run-name", "t", "--json"],
         capture_output=True, text=True, env=env, timeout=300,
     )

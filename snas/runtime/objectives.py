@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from snas.errors import ConfigError
-from snas.interfaces import Objective, Trial
+from snas.contracts.errors import ConfigError
+from snas.contracts.records import Objective, Trial
 
 PRIMARY = Objective("score", "max")
 

@@ -22,7 +22,7 @@ import contextvars
 import time
 from typing import Any, Callable, Iterator
 
-from snas.interfaces import TrialProgress
+from snas.contracts.records import TrialProgress
 
 _current: contextvars.ContextVar["TrialContext | None"] = contextvars.ContextVar("snas_trial", default=None)
 
