@@ -154,15 +154,16 @@ def _print_evaluation(result: dict[str, Any]) -> None:
 
 def _header(columns: list[tuple[str, str]]) -> str:
     return (f"{'trial':>5}  {'family':<12} {'fingerprint':<16}  {'status':<10} "
-            + " ".join(f"{label[:12]:>12}" for _, label in columns) + f" {'secs':>7}")
+            + " ".join(f"{label:>{max(10, len(label))}}" for _, label in columns) + f" {'secs':>7}")
 
 
 def _row(t: Any, columns: list[tuple[str, str]]) -> str:
     status = t.status if t.cached_from is None else f"cached({t.cached_from})"
     cells = []
-    for metric, _ in columns:
+    for metric, label in columns:
         value = t.score if metric == "score" else t.metrics.get(metric)
-        cells.append(f"{value:>12}" if isinstance(value, int) else f"{_fmt(value):>12}")
+        width = max(10, len(label))
+        cells.append(f"{value:>{width}}" if isinstance(value, int) else f"{_fmt(value):>{width}}")
     return (f"{t.trial_id:>5}  {t.arch.family:<12} {t.fingerprint:<16}  {status:<10} " + " ".join(cells)
             + f" {round(t.duration, 2):>7}")
 

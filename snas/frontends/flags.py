@@ -253,6 +253,8 @@ class SettingsCommand(click.Command):
         for kind, values in options.items():
             field = COMPONENT_FIELDS[kind][1]
             settings[field] = {**(settings.get(field) or {}), **values}
+            for key in values:  # a flag wins over the same setting given by name in the --config file
+                settings.pop(key, None)
         return settings
 
 
