@@ -67,6 +67,8 @@ MAX_CACHED_IN_A_ROW = 200
 DEFAULT_MAX_TRIALS = 20
 #: seconds between strategy snapshots (resume replays at most this much strategy work)
 SNAPSHOT_INTERVAL = 30.0
+#: trials of the non-dominated front whose weights a multi-objective run keeps (for export and inheritance)
+MAX_FRONT_WEIGHTS = 50
 #: a strategy call longer than this is followed by a snapshot, so resume need not repeat it
 EXPENSIVE_CALL = 2.0
 #: seconds between automatic checkpoints (folding the journal into run.h5)
@@ -342,7 +344,17 @@ class Engine:
         self._trials_at_checkpoint = len(self.log.trials)
 
     def _weights_to_keep(self) -> set[int]:
-        return {self.state.best.trial_id} if self.state.best is not None else set()
+        """Trials whose weights the run keeps: the best, and with several objectives the front (bounded)."""
+        keep = {self.state.best.trial_id} if self.state.best is not None else set()
+        if len(self.objectives) > 1:
+            keep.update(t.trial_id for t in self.state.front[:MAX_FRONT_WEIGHTS])
+        return keep
+
+    def _wants_weights(self, trial: Trial) -> bool:
+        """Whether a trial that just finished is one whose weights the run keeps (decided before it is recorded)."""
+        if better(trial, self.state.best):
+            return True
+        return len(self.objectives) > 1 and self.front.would_join(trial) and len(self.state.front) < MAX_FRONT_WEIGHTS
 
     def _write_live(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -694,7 +706,7 @@ class Engine:
     def _complete(self, trial: Trial, weights: dict[str, Any] | None = None) -> None:
         """Make a finished trial durable, account for it, and queue it to be told."""
         tid = trial.trial_id
-        keep = weights is not None and better(trial, self.state.best)
+        keep = weights is not None and self._wants_weights(trial)
         now = time.monotonic()
         # Written before it is told: a killed process (SIGKILL included) loses nothing finished. Synced
         # to the disk too (against power loss) unless trials are so short that a sync each would cost
