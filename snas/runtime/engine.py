@@ -151,7 +151,8 @@ class EvaluationJob:
         try:
             evaluator, data, families, torch_device, pruner = self.prepare(device)
             context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
-                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"))
+                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"),
+                                   inputs=task.context)
             family = families[task.arch.family]
             with running(context):
                 result = evaluator.evaluate(
