@@ -312,10 +312,12 @@ class ProgressObserver:
         )
         self.task = None
         self.trials: dict[int, Any] = {}
+        self.retraining = False
 
     def _note(self, run: Any) -> str:
         best = f"best {_fmt(run.best.score)}" if run.best else "best -"
-        return f"{best}  {len(run.in_flight)} running"
+        budget = f"  {run.elapsed():.0f}/{run.time_budget:.0f} s" if run.time_budget else ""
+        return f"{best}  {len(run.in_flight)} running{budget}"
 
     @hookimpl
     def snas_run_started(self, run: Any) -> None:
@@ -325,6 +327,10 @@ class ProgressObserver:
 
     @hookimpl
     def snas_trial_started(self, run: Any, trial: Any) -> None:
+        if trial.meta.get("final") and not self.retraining:
+            self.retraining = True
+            self.progress.console.print("final retraining of the fast-protocol winners with the full protocol "
+                                        "(outside the trial and time budget)")
         self.trials[trial.trial_id] = self.progress.add_task(
             f"  trial {trial.trial_id} {trial.arch.family}", total=None, note="starting")
         self.progress.update(self.task, note=self._note(run))
