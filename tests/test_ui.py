@@ -21,8 +21,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import snas  # noqa: E402
 from snas import Strategy, hookimpl  # noqa: E402
-from snas.cli import cli  # noqa: E402
-from snas.store import lock_holder  # noqa: E402
+from snas.frontends.cli import cli  # noqa: E402
+from snas.runtime.store import lock_holder  # noqa: E402
 from snas_plugins.ui import commands as ui_commands  # noqa: E402
 from snas_plugins.ui import forms, runs  # noqa: E402
 
@@ -224,12 +224,12 @@ def test_new_search_form_is_generated_from_the_options(runs_root, sweep_strategy
 
 def test_new_search_refuses_a_bad_request_without_starting_anything(runs_root):
     at = open_page("page_new.py")
-    at.text_input(key="strategy.evolutionary.complexity_level").input("two")
+    at.text_input(key="strategy.evolutionary.offspring").input("two")
     at.multiselect(key="families").set_value([])
     at.run()
     at.button(key="start").click().run()
     errors = [e.value for e in at.error]
-    assert any("complexity_level: expected a whole number or nothing, got 'two'" in e for e in errors), errors
+    assert any("offspring: expected a whole number or nothing, got 'two'" in e for e in errors), errors
     assert any("pick at least one network family" in e for e in errors), errors
     assert list(runs_root.iterdir()) == []
 
@@ -251,26 +251,27 @@ def test_check_request_names_each_problem(tmp_path, runs_root, sweep_strategy):
 
 
 def test_search_command_is_the_command_a_user_would_type(tmp_path):
-    request = runs.SearchRequest(run_name="r", dataset="nb201_table", strategy="random", network_types=("nb201",),
-                                 evaluator="nb201", max_trials=30, time_budget=90, max_complexity=3,
-                                 num_workers=2, seed=5, evaluator_options={"sleep_seconds": 0.5},
-                                 dataset_options={"dataset": "cifar10"})
+    request = runs.SearchRequest(run_name="r", dataset="digits", strategy="random", network_types=("cnn", "mlp"),
+                                 evaluator="train", max_trials=30, time_budget=90, max_complexity=3,
+                                 num_workers=2, seed=5, evaluator_options={"max_epochs": 2, "monitor": "val_loss"},
+                                 dataset_options={"val_fraction": 0.25})
     argv = runs.search_command(request, tmp_path)
-    assert argv[:4] == [sys.executable, "-m", "snas.cli", "search"]
+    assert argv[:4] == [sys.executable, "-m", "snas", "search"]
     shown = runs.shown_command(argv)
     assert shown.startswith("snas search --quiet --output-dir ")
-    for part in ("--dataset nb201_table", "--search-method random", "--network-type nb201", "--evaluator nb201",
+    for part in ("--dataset digits", "--search-method random", "--network-type cnn,mlp", "--evaluator train",
                  "--max-trials 30", "--time-budget 90", "--max-complexity 3", "--num-workers 2", "--seed 5",
-                 "-E sleep_seconds=0.5", "-D 'dataset=\"cifar10\"'", "--run-name r"):
+                 "-E max_epochs=2", "-E 'monitor=\"val_loss\"'", "-D val_fraction=0.25", "--run-name r"):
         assert part in shown, shown
     # the command line parses back into the request, as `snas search` itself parses it
-    from snas.cli import build_config, search
+    from snas.frontends.cli import plan_from_args
 
-    cfg = build_config(search.make_context("search", argv[4:]).params)
-    assert (cfg.dataset, cfg.strategy, cfg.evaluator) == ("nb201_table", "random", "nb201")
-    assert cfg.network_types == ["nb201"]
+    cfg = plan_from_args(argv[4:]).config
+    assert (cfg.dataset, cfg.strategy, cfg.evaluator) == ("digits", "random", "train")
+    assert cfg.network_types == ["cnn", "mlp"]
     assert (cfg.max_trials, cfg.time_budget, cfg.max_complexity, cfg.num_workers, cfg.seed) == (30, 90, 3, 2, 5)
-    assert cfg.evaluator_options == {"sleep_seconds": 0.5} and cfg.dataset_options == {"dataset": "cifar10"}
+    assert (cfg.evaluator_options["max_epochs"], cfg.evaluator_options["monitor"]) == (2, "val_loss")
+    assert cfg.dataset_options["val_fraction"] == 0.25
 
 
 # --------------------------------------------------------------------------
@@ -315,7 +316,7 @@ def test_failed_trials_show_their_error_and_traceback(runs_root):
     manager = snas.get_plugin_manager()
     name = manager.register(BrokenPlugin(), name="ui-test-broken")
     try:
-        snas.search(strategy="random", network_types=["broken_for_report"], budget=2, seed=0,
+        snas.search(strategy="random", network_types=["broken_for_report"], max_trials=2, seed=0,
                     run_dir=runs_root / "bad")
     finally:
         manager.unregister(name=name)
@@ -356,7 +357,7 @@ def test_stop_and_resume_refuse_what_they_cannot_do(runs_root):
 def finished(tmp_path_factory):
     """A real random search on digits: 10 trained architectures with full test metrics."""
     root = tmp_path_factory.mktemp("ui") / "runs"
-    snas.search(strategy="random", budget=10, seed=1, run_dir=root / "digits-done",
+    snas.search(strategy="random", max_trials=10, seed=1, run_dir=root / "digits-done",
                 evaluator_options={"max_epochs": 1})
     return root
 

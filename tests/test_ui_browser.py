@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 import snas
-from snas.store import lock_holder
+from snas.runtime.store import lock_holder
 
 #: where Debian puts the browser binary (``/usr/bin/chromium`` is a shell wrapper around it)
 DEBIAN_CHROMIUM = Path("/usr/lib/chromium/chromium")
@@ -101,7 +101,7 @@ def ui_server(tmp_path):
     """``snas ui`` serving an empty runs folder on a free port: ``(base URL, runs folder)``."""
     runs_dir, port = tmp_path / "runs", free_port()
     log = open(tmp_path / "snas-ui.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "snas.cli", "ui", "--runs-dir", str(runs_dir), "--port",
+    process = subprocess.Popen([sys.executable, "-m", "snas", "ui", "--runs-dir", str(runs_dir), "--port",
                                 str(port)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -40,8 +40,16 @@ def labelled(kind: str):
     return label
 
 
-def index_of(options: list[str], wanted: str) -> int:
+def index_of(options: list[str], wanted: str | None) -> int:
     return options.index(wanted) if wanted in options else 0
+
+
+def default_of(kind: str) -> str | None:
+    """The component of ``kind`` its plugin marks as the default, if exactly one does."""
+    try:
+        return manager.default(kind)
+    except SnasError:
+        return None
 
 
 st.title("New search")
@@ -53,7 +61,7 @@ fixed_data: dict = {}
 csv_upload = images_upload = None
 if source == SOURCES[0]:
     datasets = names("dataset")
-    dataset = st.selectbox("Data set", datasets, index=index_of(datasets, "digits"), key="dataset",
+    dataset = st.selectbox("Data set", datasets, index=index_of(datasets, default_of("dataset")), key="dataset",
                            format_func=labelled("dataset"))
 elif source == SOURCES[1]:
     dataset = "folder"
@@ -75,12 +83,11 @@ else:
 st.subheader("Search")
 left, middle, right = st.columns(3)
 strategies, families, evaluators = names("strategy"), names("family"), names("evaluator")
-strategy = left.selectbox("Search strategy", strategies, index=index_of(strategies, "evolutionary"), key="strategy",
-                          format_func=labelled("strategy"))
-network_types = middle.multiselect("Network families", families, default=[f for f in ("cnn", "mlp") if f in families],
-                                   key="families")
-evaluator = right.selectbox("Evaluator", evaluators, index=index_of(evaluators, "train"), key="evaluator",
-                            format_func=labelled("evaluator"))
+strategy = left.selectbox("Search strategy", strategies, index=index_of(strategies, default_of("strategy")),
+                          key="strategy", format_func=labelled("strategy"))
+network_types = middle.multiselect("Network families", families, default=manager.defaults("family"), key="families")
+evaluator = right.selectbox("Evaluator", evaluators, index=index_of(evaluators, default_of("evaluator")),
+                            key="evaluator", format_func=labelled("evaluator"))
 
 st.subheader("Budget and run")
 c1, c2, c3, c4, c5 = st.columns(5)

@@ -5,7 +5,7 @@ import threading
 import streamlit as st
 
 from snas import SnasError
-from snas.export import available_formats
+from snas_plugins.exporters.run_export import available_formats
 from snas_plugins.reporting import figures
 from snas_plugins.reporting.analysis import FigureUnavailable
 from snas_plugins.ui.common import pick_run, status_badge

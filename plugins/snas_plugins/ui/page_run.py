@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from snas import SnasError
-from snas.store import read_live
+from snas.runtime.store import read_live
 from snas_plugins.reporting.analysis import FigureUnavailable, search_progress
 from snas_plugins.ui.common import pick_run, status_badge
 from snas_plugins.ui.runs import (

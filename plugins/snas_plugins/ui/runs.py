@@ -1,11 +1,11 @@
 """Run folders and search processes as the web UI sees them (no Streamlit here).
 
 Everything the UI does to a search goes through a process or a file: a
-search starts as ``python -m snas.cli search …`` in its own session (so
+search starts as ``python -m snas search …`` in its own session (so
 closing the UI never ends it), stops by SIGTERM to the process that holds
-its ``run.lock``, and continues as ``python -m snas.cli resume …``. What the
-UI shows is read with :func:`snas.load_run`, :func:`snas.store.read_live` and
-:func:`snas.store.lock_holder`.
+its ``run.lock``, and continues as ``python -m snas resume …``. What the UI
+shows is read with :func:`snas.load_run`, :func:`snas.runtime.store.read_live`
+and :func:`snas.runtime.store.lock_holder`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import attrs
 
 import snas
 from snas import ConfigError, DataError, RunFileError, SnasError
-from snas.store import FINAL_STATUSES, JOURNAL_FILE, RUN_FILE, lock_holder
+from snas.runtime.store import FINAL_STATUSES, JOURNAL_FILE, RUN_FILE, lock_holder
 
 #: environment variable through which ``snas ui`` tells the app its runs folder
 RUNS_DIR_ENV = "SNAS_UI_RUNS_DIR"
@@ -263,8 +263,8 @@ class SearchRequest:
 
 
 def snas_command(*args: str) -> list[str]:
-    """``python -m snas.cli ARGS``: the ``snas`` command of this very installation."""
-    return [sys.executable, "-m", "snas.cli", *args]
+    """``python -m snas ARGS``: the ``snas`` command of this very installation."""
+    return [sys.executable, "-m", "snas", *args]
 
 
 def search_command(request: SearchRequest, root: Path) -> list[str]:
@@ -290,9 +290,9 @@ def search_command(request: SearchRequest, root: Path) -> list[str]:
 
 
 def shown_command(argv: Sequence[str]) -> str:
-    """``argv`` as a user would type it: ``snas search …`` instead of ``python -m snas.cli search …``."""
+    """``argv`` as a user would type it: ``snas search …`` instead of ``python -m snas search …``."""
     args = list(argv)
-    if args[1:3] == ["-m", "snas.cli"]:
+    if args[1:3] == ["-m", "snas"]:
         args = ["snas", *args[3:]]
     return shlex.join(args)
 
@@ -496,9 +496,9 @@ def save_upload(root: Path, csv_name: str, csv_data: bytes, archive: bytes | Non
 def export_zip(folder: Path, formats: Sequence[str]) -> tuple[bytes, Any]:
     """Export the run's best model in ``formats`` into ``<run>/export`` and pack what was written as one zip.
 
-    Returns the zip's bytes and the :class:`snas.export.ExportReport`.
+    Returns the zip's bytes and the export's report (``ExportReport``).
     """
-    from snas.export import export_run
+    from snas_plugins.exporters.run_export import export_run
 
     folder = Path(folder)
     out = folder / "export"
