@@ -170,6 +170,19 @@ def progress_texts(page) -> list[str]:
     return page.locator('[data-testid="stProgress"]').all_inner_texts()
 
 
+def bars_state(texts: list[str]) -> tuple[int | None, tuple[int, int] | None]:
+    """From the bars' texts: the trials done of the budget, and ``(trial, epoch)`` of the trial in training."""
+    done = in_flight = None
+    for text in texts:
+        found = re.search(r"Budget: (\d+) of %d trials" % TRIALS, text)
+        if found:
+            done = int(found.group(1))
+        found = re.search(r"trial (\d+) · \w+ · training · epoch (\d+) of %d" % EPOCHS, text)
+        if found:
+            in_flight = (int(found.group(1)), int(found.group(2)))
+    return done, in_flight
+
+
 @pytest.mark.slow
 def test_a_person_runs_a_search_in_the_browser(chromium, ui_server, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -217,18 +230,16 @@ def use_the_ui(page, url: str, runs_dir: Path, screens: Screens) -> None:
     while not (len(budgets) >= 3 and len(epochs) >= 2 and shot):
         assert time.monotonic() < deadline, f"bars seen: budget {budgets}, (trial, epoch) {epochs}"
         texts = progress_texts(page)
-        in_flight = None
-        for text in texts:
-            found = re.search(r"Budget: (\d+) of %d trials" % TRIALS, text)
-            if found:
-                budgets.add(int(found.group(1)))
-            found = re.search(r"trial (\d+) · \w+ · training · epoch (\d+) of %d" % EPOCHS, text)
-            if found:
-                in_flight = (int(found.group(1)), int(found.group(2)))
-                epochs.add(in_flight)
-        if not shot and len(budgets) >= 3 and in_flight and in_flight[1] >= 2:
-            screens.take("ui-run-live.png")  # both bars on screen, some trials done ...
-            shot = any("· training · epoch" in text for text in progress_texts(page))  # ... if still so after it
+        done, in_flight = bars_state(texts)
+        if done is not None:
+            budgets.add(done)
+        if in_flight is not None:
+            epochs.add(in_flight)
+        # the screenshot shows both bars on a page that has settled: the trial in flight is the one after
+        # those done (one worker), and the page is the same after the screenshot as before it
+        if not shot and len(budgets) >= 3 and in_flight and in_flight[0] == done and in_flight[1] >= 2:
+            screens.take("ui-run-live.png")
+            shot = progress_texts(page) == texts
         page.wait_for_timeout(200)
 
     # Stop: a clean stop; the run is interrupted and keeps its finished trials
