@@ -46,8 +46,8 @@ def level_table(spaces: dict[str, SearchSpace]) -> list[str]:
         "One table, `LEVELS` in `plugins/snas_plugins/families/common.py`, sets what the lower levels allow;",
         "each family derives its own per-level restrictions from it. The last level is the full space.",
         "",
-        "| level | layers (blocks) | widest layer | batch norm | skip connections | activations | families |",
-        "|---|---|---|---|---|---|---|",
+        "| level | layers (blocks) | widest layer | batch norm | skip connections | activations | conv heads | families |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for level in COMPLEXITY_LEVELS:
         families = ", ".join(n for n, s in spaces.items() if s.available_at(level))
@@ -55,13 +55,13 @@ def level_table(spaces: dict[str, SearchSpace]) -> list[str]:
         if rules is None:
             lines.append(
                 f"| {level} | family maximum | ≤ {MAX_WIDTH} filters where a family uses them "
-                f"| allowed | allowed | all | {families} |"
+                f"| allowed | allowed | all | all | {families} |"
             )
             continue
         yes_no = lambda values: "allowed" if True in values else "no"  # noqa: E731
         lines.append(
             f"| {level} | ≤ {rules['max_layers']} | ≤ {rules['max_width']} | {yes_no(rules['batch_norm'])} "
-            f"| {yes_no(rules['skip'])} | {', '.join(rules['activations'])} | {families} |"
+            f"| {yes_no(rules['skip'])} | {', '.join(rules['activations'])} | {', '.join(rules['heads'])} | {families} |"
         )
     return lines + [""]
 
