@@ -1,7 +1,7 @@
 """Which learning rates suit which optimizer: the evidence behind the ``learning_rate`` cases.
 
-Samples architectures of the default families (cnn and mlp, complexity
-levels 1-2), trains each with every optimizer at every learning rate of a
+Samples architectures of the default families (cnn and mlp, at the
+complexity levels given, by default level 1: the default search's), trains each with every optimizer at every learning rate of a
 log grid for a few epochs with the ``train`` evaluator, and reports per
 (optimizer, learning rate): the median best validation accuracy, and how far
 it falls behind the best setting found for the same architecture (the
@@ -44,6 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits", choices=bench_data.DATASETS)
     parser.add_argument("--archs", type=int, default=8)
+    parser.add_argument("--levels", type=int, nargs="+", default=[1], help="complexity levels, in turn")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--max-train-samples", type=int, default=None,
                         help="a stratified subset of the training split (mnist, fashion_mnist)")
@@ -55,7 +56,7 @@ def main() -> int:
     data = bench_data.load(args.dataset, seed=0, augment=True, max_train_samples=args.max_train_samples)
     space = JointSpace({n: manager.get_family(n).space() for n in ("cnn", "mlp")}, max_level=2)
     rng = np.random.default_rng(0)
-    archs = [space.sample(rng, level=1 + i % 2) for i in range(args.archs)]
+    archs = [space.sample(rng, level=args.levels[i % len(args.levels)]) for i in range(args.archs)]
     evaluator = Train(TrainOptions(max_epochs=args.epochs, patience=None, full_metrics=False))
     records = []
     start = time.perf_counter()
@@ -83,12 +84,13 @@ def main() -> int:
         f"### {args.dataset}",
         "",
         f"Command: `python benchmarks/lr_by_optimizer.py --dataset {args.dataset} --archs {args.archs} "
-        f"--epochs {args.epochs}"
+        f"--epochs {args.epochs} --levels {' '.join(map(str, args.levels))}"
         + (f" --max-train-samples {args.max_train_samples}" if args.max_train_samples else "") + " --write`",
         f"Machine: {platform.machine()}, {args.threads} torch threads of 2 shared CPU cores, torch "
         f"{torch.__version__}; {time.perf_counter() - start:.0f} s.",
         "",
-        f"{len(archs)} architectures ({families}; seed 0, levels 1 and 2 alternating), {len(data.train)} "
+        f"{len(archs)} architectures ({families}; seed 0, levels {', '.join(map(str, args.levels))}), "
+        f"{len(data.train)} "
         f"training images, {args.epochs} epochs each, the data set's augmentation; regret = the architecture's "
         "best validation accuracy over the whole grid minus this setting's.",
         "",

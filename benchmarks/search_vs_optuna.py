@@ -162,8 +162,9 @@ def main() -> int:
         "",
         f"Command: `{command}`; raw records in `{os.path.relpath(results_path, HERE.parent)}`.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, Python "
-        f"{platform.python_version()}. Each tool runs in its own process; its wall time counts from the process "
-        "start (imports and data loading included).",
+        f"{platform.python_version()}. Each tool runs in its own process; the budget B is search time, counted "
+        "by each tool from the moment its data is in memory; the wall times below count from the process "
+        "start (imports, data loading and final steps included).",
         "",
         "snas: `snas search <data> --time-budget B --seed S`, every other option at its default. Optuna: "
         "`benchmarks/optuna_peer.py` (TPE, median pruner, 1-3 conv blocks, Adam, plain loop on in-memory "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from snas import COMPLEXITY_LEVELS, SearchSpace
 from snas.plugins import get_plugin_manager
-from snas_plugins.families.common import LEVELS, MAX_WIDTH
+from snas_plugins.families.common import LEARNING_RATES, LEVELS, MAX_WIDTH
 
 PAGE = Path(__file__).resolve().parent / "families.md"
 BUILTIN_PREFIX = "snas_plugins."
@@ -66,6 +66,42 @@ def level_table(spaces: dict[str, SearchSpace]) -> list[str]:
     return lines + [""]
 
 
+def heads_and_training() -> list[str]:
+    """Why the convolutional heads and the learning rates per optimizer are what they are."""
+    rates = [f"| `{opt}` | {', '.join(f'{lr:g}' for lr in values)} |" for opt, values in LEARNING_RATES.items()]
+    return [
+        "## Classifier heads and training settings",
+        "",
+        "**Heads.** Every convolutional family has a `head` parameter: how the last feature map becomes the",
+        "logits. `global_pool` averages each channel over the whole map (the classic head of deep networks);",
+        "`pool_2x2` and `pool_4x4` average it over a grid of that size, so the linear layer still sees where",
+        "on the image a feature was; `flatten` keeps the whole map. A shallow network has a small receptive",
+        "field and cannot see a whole digit through global pooling: on digits a one-layer `cnn` reaches 0.50",
+        "validation accuracy with `global_pool` and 0.98 with `pool_4x4` or `flatten`; on CIFAR-10 after two",
+        "epochs the one-, two- and three-layer `cnn` reach 0.25 / 0.37 / 0.41 with `global_pool` and",
+        "0.41 / 0.50 / 0.50 with `pool_4x4` (`flatten` is as good as `pool_4x4`, at a size that grows with the",
+        "image). So level 1 offers `pool_4x4` only, level 2 adds `global_pool` (deeper networks there), and the",
+        "full space has all four. Measurements: the \"Classifier heads\" section of",
+        "[benchmarks](benchmarks.md), `benchmarks/conv_heads.py`.",
+        "",
+        "**Learning rate per optimizer.** The learning rate is a `ConditionalChoice` on the optimizer",
+        "(`snas.space.ConditionalChoice`): each optimizer is drawn with the values that suit it, so Adam at",
+        "0.1 or SGD (Nesterov momentum 0.9) at 1e-4 are never proposed. A mutation that switches the",
+        "optimizer keeps the learning rate's place in its range (the smallest SGD rate becomes the smallest",
+        "Adam rate). The values (`LEARNING_RATES` in `plugins/snas_plugins/families/common.py`):",
+        "",
+        "| optimizer | learning rates |",
+        "|---|---|",
+        *rates,
+        "",
+        "They are the rates whose validation accuracy stays close to each architecture's best over a log grid",
+        "from 0.3 to 1e-4 (the \"Learning rate per optimizer\" section of [benchmarks](benchmarks.md),",
+        "`benchmarks/lr_by_optimizer.py`), and the well-tried defaults of each optimizer (1e-3 for Adam,",
+        "0.01-0.1 for SGD with momentum).",
+        "",
+    ]
+
+
 def family_section(name: str, cls: type, space: SearchSpace) -> list[str]:
     """A heading, the family's description and docstrings, and a table of its parameters per level."""
     module = sys.modules[cls.__module__]
@@ -102,6 +138,7 @@ def render() -> str:
     lines += ["| family | from level | description |", "|---|---|---|"]
     lines += [f"| [{n}](#{n}) | {spaces[n].min_level} | {infos[n].description} |" for n in order]
     lines.append("")
+    lines += heads_and_training()
     for n in order:
         lines += family_section(n, infos[n].cls, spaces[n])
     return "\n".join(lines).rstrip() + "\n"

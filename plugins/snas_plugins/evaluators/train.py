@@ -38,9 +38,9 @@ _in = attrs.validators.in_
 class TrainOptions:
     """Training protocol settings (the CLI's --max-epochs, --batch-size, --patience, …)."""
 
-    max_epochs: int = snas.option(20, low=1, help="Epochs per trial at most (full protocol).")
+    max_epochs: int = snas.option(10, low=1, help="Epochs per trial at most (full protocol).")
     batch_size: int = snas.option(64, low=1, help="Training batch size.")
-    patience: int | None = snas.option(5, low=0, help="Epochs without improvement before stopping; none: never.")
+    patience: int | None = snas.option(3, low=0, help="Epochs without improvement before stopping; none: never.")
     min_delta: float = snas.option(0.0, low=0.0, help="Smallest change of the monitored metric that counts.")
     monitor: str = snas.option("val_acc", choices=("val_acc", "val_loss"), help="Metric early stopping watches.")
     grad_clip: float | None = snas.option(5.0, low=0.0, low_open=True,

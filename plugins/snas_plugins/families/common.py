@@ -27,7 +27,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu")
 
 #: complexity levels: what each level allows (level 3 is the full space)
 LEVELS: dict[int, dict[str, Any]] = {
-    1: {"max_layers": 3, "max_width": 128, "batch_norm": (False,), "skip": (False,), "activations": ("relu",),
+    1: {"max_layers": 3, "max_width": 64, "batch_norm": (False, True), "skip": (False,), "activations": ("relu",),
         "heads": ("pool_4x4",)},
     2: {
         "max_layers": 5,
