@@ -85,8 +85,11 @@ def main() -> int:
     lines = [
         f"### {args.dataset}",
         "",
-        f"Command: `python benchmarks/conv_heads.py --dataset {args.dataset} --epochs {args.epochs}"
-        + (f" --max-train-samples {args.max_train_samples}" if args.max_train_samples else "") + " --write`",
+        f"Command: `python benchmarks/conv_heads.py --dataset {args.dataset} --epochs {args.epochs} "
+        f"--threads {args.threads}"
+        + (f" --max-train-samples {args.max_train_samples}" if args.max_train_samples else "")
+        + ("" if args.bodies == list(BODIES) else " --bodies " + " ".join(f'"{b}"' for b in args.bodies))
+        + " --write`",
         f"Machine: {platform.machine()}, {args.threads} torch threads of 2 shared CPU cores (other jobs running), "
         f"torch {torch.__version__}; {time.perf_counter() - start:.0f} s.",
         "",
