@@ -19,9 +19,9 @@ DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 OPTIMIZERS = ("sgd", "adam", "adamw")
 #: the learning rates drawn with each optimizer (evidence: docs/benchmarks.md, "Learning rate per optimizer")
 LEARNING_RATES: dict[str, tuple[float, ...]] = {
-    "sgd": (0.1, 0.05, 0.02, 0.01),
-    "adam": (0.003, 0.001, 0.0003),
-    "adamw": (0.003, 0.001, 0.0003),
+    "sgd": (0.1, 0.05, 0.03, 0.01),
+    "adam": (0.01, 0.003, 0.001),
+    "adamw": (0.01, 0.003, 0.001),
 }
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu")
 
