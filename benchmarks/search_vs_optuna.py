@@ -40,17 +40,17 @@ HERE = Path(__file__).resolve().parent
 HEADING = "## snas search against an Optuna loop"
 
 
-def run_snas(dataset: str, budget: float, seed: int) -> dict:
-    """``snas search`` with its defaults and ``--time-budget``; the best trial's numbers."""
+def run_snas(dataset: str, budget: float, seed: int, extra: list[str] = ()) -> dict:
+    """``snas search`` with its defaults (plus ``extra`` options) and ``--time-budget``; the best trial's numbers."""
     command = shutil.which("snas") or str(Path(sys.executable).with_name("snas"))
     with tempfile.TemporaryDirectory() as tmp:
         argv = [command, "search", *bench_data.cli_args(dataset), "--time-budget", str(budget), "--seed", str(seed),
-                "--output-dir", tmp, "--run-name", "run", "--quiet"]
+                "--output-dir", tmp, "--run-name", "run", "--quiet", *extra]
         start = time.time()
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.time() - start
-        out = {"tool": "snas", "dataset": dataset, "seed": seed, "budget": budget, "seconds": seconds,
-               "returncode": proc.returncode}
+        out = {"tool": " ".join(["snas", *extra]), "dataset": dataset, "seed": seed, "budget": budget,
+               "seconds": seconds, "returncode": proc.returncode}
         if proc.returncode != 0:
             out["error"] = proc.stderr[-2000:]
         try:
@@ -104,24 +104,26 @@ def _mean(values: list[float]) -> str:
 
 def table(results: list[dict]) -> list[str]:
     """One row per (data set, budget): both tools' test accuracy, trials and wall time."""
-    rows = ["| data set | budget (s) | seeds | snas test acc. | Optuna test acc. | snas ≥ Optuna | snas trials "
+    rows = ["| data set | budget (s) | snas | seeds | snas test acc. | Optuna test acc. | snas ≥ Optuna | snas trials "
             "(finished / stopped), mean | Optuna trials (complete / pruned), mean | snas wall s | Optuna wall s | "
-            "snas first result s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    keys = sorted({(r["dataset"], r["budget"]) for r in results})
-    for dataset, budget in keys:
-        pairs = {}
+            "snas first result s |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    keys = sorted({(r["dataset"], r["budget"], r["tool"]) for r in results if r["tool"] != "optuna"})
+    for dataset, budget, tool in keys:
+        pairs: dict[int, dict] = {}
         for r in results:
-            if (r["dataset"], r["budget"]) == (dataset, budget):
-                pairs.setdefault(r["seed"], {})[r["tool"]] = r
+            if (r["dataset"], r["budget"]) == (dataset, budget) and r["tool"] in (tool, "optuna"):
+                pairs.setdefault(r["seed"], {})["snas" if r["tool"] == tool else "optuna"] = r
         both = [p for p in pairs.values() if "snas" in p and "optuna" in p]
         s = [p["snas"] for p in both]
         o = [p["optuna"] for p in both]
         acc = lambda rs: [r["test_acc"] for r in rs if r.get("test_acc") is not None]  # noqa: E731
         wins = sum((p["snas"].get("test_acc") or 0) >= (p["optuna"].get("test_acc") or 0) for p in both)
         firsts = [r["first_result"] for r in s if r.get("first_result") is not None]
+        variant = "defaults" if tool == "snas" else f"`{tool[5:]}`"
         rows.append(
-            f"| {dataset} | {budget:g} | {len(both)} | {_mean_std(acc(s))} | {_mean_std(acc(o))} | {wins} of "
-            f"{len(both)} | {_mean([r.get('complete', 0) for r in s])} / {_mean([r.get('stopped', 0) for r in s])} | "
+            f"| {dataset} | {budget:g} | {variant} | {len(both)} | {_mean_std(acc(s))} | {_mean_std(acc(o))} | "
+            f"{wins} of {len(both)} | {_mean([r.get('complete', 0) for r in s])} / "
+            f"{_mean([r.get('stopped', 0) for r in s])} | "
             f"{_mean([r.get('complete', 0) for r in o])} / {_mean([r.get('pruned', 0) for r in o])} | "
             f"{_mean_std([r['seconds'] for r in s], 0)} | {_mean_std([r['seconds'] for r in o], 0)} | "
             f"{_mean_std(firsts, 0)} |")
@@ -135,8 +137,13 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--results", default=str(HERE / "results" / "search_vs_optuna.jsonl"))
     parser.add_argument("--resume", action="store_true", help="skip pairs already in --results")
+    parser.add_argument("--snas-options", default="", help="extra `snas search` options (a variant, not the "
+                        "defaults), e.g. '--threads-per-trial 1'; recorded as its own tool")
+    parser.add_argument("--only", choices=("snas", "optuna"), default=None, help="run one side only")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    extra = args.snas_options.split()
+    snas_tool = " ".join(["snas", *extra])
     results_path = Path(args.results)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     if not args.resume and results_path.exists():
@@ -145,9 +152,9 @@ def main() -> int:
     for dataset in args.datasets:
         for budget in args.budgets:
             for seed in args.seeds:
-                runners = [("snas", run_snas), ("optuna", run_peer)]
+                runners = [(snas_tool, lambda d, b, s: run_snas(d, b, s, extra)), ("optuna", run_peer)]
                 for tool, runner in runners if seed % 2 == 0 else runners[::-1]:
-                    if (tool, dataset, budget, seed) in done:
+                    if (tool, dataset, budget, seed) in done or args.only not in (None, tool.split()[0]):
                         continue
                     record = runner(dataset, budget, seed)
                     print(json.dumps({k: v for k, v in record.items() if k not in ("best_arch", "best_params")}),
