@@ -20,7 +20,7 @@ import torch
 
 import snas
 from snas import Architecture, TrialContext
-from snas.trial import running
+from snas.runtime.trial import running
 from snas_plugins.evaluators.train import Train, TrainOptions
 
 import bench_data

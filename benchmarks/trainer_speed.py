@@ -32,7 +32,7 @@ from torch import nn
 
 import snas
 from snas import Architecture, TrialContext
-from snas.trial import running
+from snas.runtime.trial import running
 from snas_plugins.evaluators.train import Train, TrainOptions, count_flops
 
 import bench_data

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from snas import COMPLEXITY_LEVELS, SearchSpace
-from snas.plugins import get_plugin_manager
+from snas.runtime.plugins import get_plugin_manager
 from snas_plugins.families.common import LEARNING_RATES, LEVELS, MAX_WIDTH
 
 PAGE = Path(__file__).resolve().parent / "families.md"
@@ -85,7 +85,7 @@ def heads_and_training() -> list[str]:
         "[benchmarks](benchmarks.md), `benchmarks/conv_heads.py`.",
         "",
         "**Learning rate per optimizer.** The learning rate is a `ConditionalChoice` on the optimizer",
-        "(`snas.space.ConditionalChoice`): each optimizer is drawn with the values that suit it, so Adam at",
+        "(`snas.contracts.space.ConditionalChoice`): each optimizer is drawn with the values that suit it, so Adam at",
         "0.1 or SGD (Nesterov momentum 0.9) at 1e-4 are never proposed. A mutation that switches the",
         "optimizer keeps the learning rate's place in its range (the smallest SGD rate becomes the smallest",
         "Adam rate). The values (`LEARNING_RATES` in `plugins/snas_plugins/families/common.py`):",

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snas import Architecture, Choice, IntRange, InvalidArchitecture, JointSpace, LayerList, SearchSpace
-from snas.space import ConditionalChoice
-from snas.plugins import get_plugin_manager
+from snas.contracts.space import ConditionalChoice
+from snas.runtime.plugins import get_plugin_manager
 
 TOY = SearchSpace(
     family="toy",

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from snas import Architecture, Choice, NetworkFamily, SearchSpace, TrialContext, trial
+from snas import Architecture, Choice, NetworkFamily, SearchSpace, TrialContext
+from snas.runtime import trial
 from snas_plugins.evaluators.train import EarlyStopping, Train, TrainOptions, make_optimizer
 
 CPU = torch.device("cpu")

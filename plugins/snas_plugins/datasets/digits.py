@@ -28,6 +28,7 @@ class Digits(Dataset):
     name = "digits"
     description = "scikit-learn's 1,797 handwritten digits (1x8x8, 10 classes), no download"
     Options = DigitsOptions
+    default = True
     input_shape = (1, 8, 8)
     num_classes = 10
 

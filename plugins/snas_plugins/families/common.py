@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from snas import Choice, IntRange
-from snas.space import ConditionalChoice
+from snas.contracts.space import ConditionalChoice
 
 DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 OPTIMIZERS = ("sgd", "adam", "adamw")
