@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snas import Choice, IntRange
-from snas.contracts.space import ConditionalChoice
+from snas import Choice, ConditionalChoice, IntRange
 
 DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 OPTIMIZERS = ("sgd", "adam", "adamw")
