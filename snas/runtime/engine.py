@@ -73,9 +73,8 @@ MAX_FRONT_WEIGHTS = 50
 EXPENSIVE_CALL = 2.0
 #: seconds between automatic checkpoints (folding the journal into run.h5)
 CHECKPOINT_INTERVAL = 600.0
-#: seconds between rewrites of live.json, and the least gap before an update it skipped is written anyway
+#: seconds between rewrites of live.json
 LIVE_INTERVAL = 0.25
-LIVE_MIN_GAP = 0.02
 #: trials at least this long (seconds) are synced to the disk one by one
 SYNC_EACH_TRIAL_ABOVE = 0.05
 #: shorter trials are synced at least this often (seconds)
@@ -359,14 +358,35 @@ class Engine:
         return len(self.objectives) > 1 and self.front.would_join(trial) and len(self.state.front) < MAX_FRONT_WEIGHTS
 
     def _write_live(self, force: bool = False) -> None:
-        """Rewrite live.json at most every LIVE_INTERVAL; a skipped update is written before the engine waits."""
-        now = time.monotonic()
-        if not force and now - self._last_live < LIVE_INTERVAL:
-            self._live_dirty = True
-            return
-        self._last_live, self._live_dirty = now, False
+        """Rewrite live.json at most every LIVE_INTERVAL; an update that comes sooner is written by a timer.
+
+        The update is built here, on the engine's thread, so the timer only
+        writes a finished dictionary; an inline trial that blocks the engine
+        for minutes is still shown as soon as it starts.
+        """
+        info = self._live_info()
+        with self._live_lock:
+            now = time.monotonic()
+            if force or now - self._last_live >= LIVE_INTERVAL:
+                self._last_live, self._live_pending = now, None
+                self.writer.write_live(info)
+                return
+            self._live_pending = info
+            if self._live_timer is None:
+                self._live_timer = threading.Timer(LIVE_INTERVAL - (now - self._last_live), self._flush_live)
+                self._live_timer.daemon = True
+                self._live_timer.start()
+
+    def _flush_live(self) -> None:
+        with self._live_lock:
+            info, self._live_pending, self._live_timer = self._live_pending, None, None
+            if info is not None:
+                self._last_live = time.monotonic()
+                self.writer.write_live(info)
+
+    def _live_info(self) -> dict[str, Any]:
         state = self.state
-        self.writer.write_live({
+        return {
             "pid": os.getpid(), "updated": time.time(), "status": state.status,
             "trials": len(self.log.trials), "trained": state.trained, "max_trials": state.max_trials,
             "time_budget": state.time_budget, "elapsed": state.elapsed(), "window": state.window,
@@ -375,7 +395,7 @@ class Engine:
                 {**p.to_record(), "progress": state.progress[tid].to_record() if tid in state.progress else None}
                 for tid, p in sorted(state.in_flight.items())
             ],
-        })
+        }
 
     # -- the run --------------------------------------------------------------
 
@@ -451,7 +471,9 @@ class Engine:
         self.warned_replay = False
         self._since_generation: list[Trial] = []
         self._last_snapshot = self._last_checkpoint = self._last_live = self._last_sync = time.monotonic()
-        self._live_dirty = False
+        self._live_lock = threading.Lock()
+        self._live_pending: dict[str, Any] | None = None
+        self._live_timer: threading.Timer | None = None
         self._trials_at_checkpoint = len(log_.trials)
         for trial in log_.sorted_trials():
             self._remember(trial)
@@ -462,6 +484,7 @@ class Engine:
     def _remember(self, trial: Trial) -> None:
         """Account for a finished trial in the run's view (best, front, cache, budget)."""
         self.state.trials.append(trial)
+        self.state.trained += prescreen.evaluated(trial)
         if better(trial, self.state.best):
             self.state.best = trial
         if self.front.add(trial):
@@ -530,8 +553,6 @@ class Engine:
                                        "running, queued nor finished")
                 continue
             self.writer.flush()
-            if self._live_dirty and time.monotonic() - self._last_live > LIVE_MIN_GAP:
-                self._write_live(force=True)  # an inline trial may block for long: show what is in flight first
             for task, result in self.executor.wait(timeout=0.2):
                 self._finish(task, result)
             self._advance()
@@ -808,6 +829,10 @@ class Engine:
                 self._snapshot()
             self._record([{"kind": "status", "status": status, "elapsed": self.state.elapsed()}], durable=True)
             self._checkpoint()
+            with self._live_lock:
+                if self._live_timer is not None:
+                    self._live_timer.cancel()
+                    self._live_timer = None
             self._write_live(force=True)
         except Exception:
             if status != "failed":

@@ -9,7 +9,6 @@ from typing import Any
 import attrs
 
 from snas.contracts.records import Objective, PendingTrial, Trial, TrialProgress
-from snas.runtime import prescreen
 from snas.runtime.config import RunConfig
 
 
@@ -44,10 +43,8 @@ class RunState:
         """Seconds spent on this run, earlier sessions of a resumed run included."""
         return self.elapsed_before + (time.monotonic() - self.started_at)
 
-    @property
-    def trained(self) -> int:
-        """Trials that were evaluated (cache hits and pre-screened ones excluded): what the trial budget counts."""
-        return sum(1 for t in self.trials if prescreen.evaluated(t))
+    #: trials that were evaluated (cache hits and pre-screened ones excluded): what the trial budget counts
+    trained: int = 0
 
 
 def better(a: Trial, b: Trial | None) -> bool:
