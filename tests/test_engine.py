@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -364,3 +365,30 @@ def test_resume_of_a_finished_run_with_a_larger_budget_goes_on(tmp_path):
     more = snas.resume(tmp_path / "grow", max_trials=15)
     whole = nb201_search(tmp_path, "whole", "random", max_trials=15)
     assert len(first.trials) == 10 and signature(more) == signature(whole)
+
+
+def test_a_run_cut_right_after_any_snapshot_resumes_as_the_uninterrupted_run(tmp_path, monkeypatch):
+    """A snapshot's counters must agree with the strategy state it holds, whatever call preceded it."""
+    monkeypatch.setattr("snas.runtime.engine.EXPENSIVE_CALL", 0.0)  # every strategy call is followed by one
+    first_checkpoint = tmp_path / "first.h5"
+
+    class KeepFirstCheckpoint:
+        @hookimpl
+        def snas_trial_finished(self, run, trial):
+            if not first_checkpoint.exists():
+                shutil.copy(tmp_path / "whole" / "run.h5", first_checkpoint)
+
+    expected = signature(nb201_search(
+        tmp_path, "whole", strategy="evolutionary", max_trials=14, observers=[KeepFirstCheckpoint()],
+        strategy_options={"population_size": 4, "generations": 4, "elite_size": 1},
+        config={"checkpoint_frequency": 1000, "max_complexity": 3}))  # checkpoints: the first, the last
+    assert snas.load_run(first_checkpoint).status == "running"
+    lines = (tmp_path / "whole" / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    cuts = [i + 1 for i, line in enumerate(lines) if b'"kind":"snapshot"' in line]
+    assert len(cuts) > 3
+    for cut in cuts[::2]:
+        folder = tmp_path / f"cut{cut}"
+        folder.mkdir()
+        shutil.copy(first_checkpoint, folder / "run.h5")
+        (folder / "journal.jsonl").write_bytes(b"".join(lines[:cut]))
+        assert signature(snas.resume(folder)) == expected, f"cut after journal line {cut}"

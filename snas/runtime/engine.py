@@ -471,6 +471,7 @@ class Engine:
         self.warned_replay = False
         self._since_generation: list[Trial] = []
         self._last_snapshot = self._last_checkpoint = self._last_live = self._last_sync = time.monotonic()
+        self._snapshot_due = False
         self._live_lock = threading.Lock()
         self._live_pending: dict[str, Any] | None = None
         self._live_timer: threading.Timer | None = None
@@ -586,6 +587,7 @@ class Engine:
             if self.pruner is not None and not trial.meta.get("final"):
                 self.pruner.tell(trial)
             self.told += 1
+            self._snapshot_if_due()
             if not trial.meta.get("final"):
                 self._since_generation.append(trial)
             if self.strategy.generation != generation:
@@ -602,6 +604,7 @@ class Engine:
             if not proposals:
                 if self.told == self.asked:
                     self.strategy_done = True
+                self._snapshot_if_due()
                 return
             if len(proposals) > room * group:
                 raise ConfigError(f"strategy {self.config.strategy!r} returned {len(proposals)} proposals "
@@ -610,6 +613,7 @@ class Engine:
                 proposals = prescreen.screen(self, proposals, self.asked)
             for proposal in proposals:
                 self._register(proposal)
+            self._snapshot_if_due()
 
     def _call_strategy(self, method: Callable, *args: Any) -> Any:
         start = time.monotonic()
@@ -619,8 +623,13 @@ class Engine:
         finally:
             self._in_strategy = False
         if time.monotonic() - start > EXPENSIVE_CALL:
-            self._snapshot()
+            self._snapshot_due = True  # taken once the counters agree with the strategy's new state
         return out
+
+    def _snapshot_if_due(self) -> None:
+        if self._snapshot_due:
+            self._snapshot_due = False
+            self._snapshot()
 
     def _maybe_snapshot(self) -> None:
         now = time.monotonic()
