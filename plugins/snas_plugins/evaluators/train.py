@@ -288,7 +288,7 @@ class Train(Evaluator):
                         time.perf_counter() - epoch_start) > cap:
                     stopped_by = "time_cap"  # the next epoch would end past the cap: do not start it
                     break
-                status = trial.should_stop()  # the validation pass took time too
+                status = trial.should_stop() if epoch + 1 < epochs else None  # a finished trial keeps its result
                 if status is not None:
                     raise _Stop(status)
         except Diverged as exc:
