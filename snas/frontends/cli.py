@@ -21,7 +21,29 @@ from snas.frontends.flags import SettingsCommand, pair_options
 
 
 class SnasGroup(click.Group):
-    """A click group that turns snas errors into one line and exit status 1."""
+    """A click group that turns snas errors into one line and exit status 1.
+
+    Plugins' commands (``snas_register_commands``) join the group the first
+    time it is asked for a command, so ``cli`` used anywhere (``main``, a test's
+    ``CliRunner``, the docs) has them.
+    """
+
+    _plugin_commands_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if not self._plugin_commands_loaded:
+            self._plugin_commands_loaded = True
+            from snas.runtime.plugins import get_plugin_manager
+
+            get_plugin_manager().hook.snas_register_commands(cli=self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -430,22 +452,31 @@ def _report(result: Any, as_json: bool) -> None:
         sys.exit(1)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM arrived while no search was running."""
+def _exit_at_once(signum: int, _frame: Any) -> None:
+    # Outside a search there is nothing to save, and a KeyboardInterrupt raised
+    # inside a half-done import of torch can abort the interpreter at exit.
+    import os
+    import signal
+
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, RuntimeError):
+        pass
+    os.write(2, b"interrupted\n")
+    os._exit(143 if signum == signal.SIGTERM else 130)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``snas`` command: lets plugins add commands, then runs."""
-    from snas.runtime.plugins import get_plugin_manager
+    """Entry point of the ``snas`` command.
 
+    A signal outside a search ends the process at once with 130 (SIGINT) or
+    143 (SIGTERM); during a search the engine stops it cleanly instead.
+    """
     import signal
 
-    def terminated(_signum: int, _frame: Any) -> None:
-        raise _Terminated
-
-    signal.signal(signal.SIGTERM, terminated)  # before the engine installs its own: end quietly, as shells expect
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_at_once)
     try:
-        get_plugin_manager().hook.snas_register_commands(cli=cli)
         cli.main(args=argv, prog_name="snas", standalone_mode=False)
     except SnasError as exc:
         click.echo(f"Error: {exc}", err=True)
@@ -453,9 +484,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(143 if isinstance(exc, _Terminated) else 130)
+        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
