@@ -199,16 +199,26 @@ def test_format_1_files_still_open(tmp_path):
 
 @pytest.mark.slow
 def test_a_format_1_run_resumes_as_the_uninterrupted_run(tmp_path):
-    """The fixture was written by snas 0.1, interrupted inside its second generation."""
-    folder = tmp_path / "old"
-    folder.mkdir()
-    shutil.copy(DATA / "run_v1_interrupted.h5", folder / "run.h5")
+    """The fixture was written by snas 0.1, interrupted inside its second generation.
+
+    The expectation is that run finished by snas 0.1. Its recorded trials (0-4)
+    and the two in flight (5, 6) must come out as they did; the generation
+    after them is bred with today's search space (the learning rate is tied to
+    the optimizer since), so there resuming must only be deterministic.
+    """
     torch.set_num_threads(1)
-    resumed = snas.resume(folder)
     expected = json.loads((DATA / "run_v1_expected.json").read_text())
-    assert [[t.trial_id, t.fingerprint, t.status, t.score, t.cached_from] for t in resumed.trials] == expected["trials"]
-    assert resumed.best.trial_id == expected["best"] and resumed.format_version == FORMAT_VERSION
-    assert (folder / "run.v1.h5").exists()
+    runs = []
+    for name in ("old", "again"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(DATA / "run_v1_interrupted.h5", folder / "run.h5")
+        resumed = snas.resume(folder)
+        assert resumed.format_version == FORMAT_VERSION and (folder / "run.v1.h5").exists()
+        runs.append([[t.trial_id, t.fingerprint, t.status, t.score, t.cached_from] for t in resumed.trials])
+    assert runs[0][:7] == expected["trials"][:7]
+    assert len(runs[0]) == len(expected["trials"]) and all(row[2] == "ok" for row in runs[0])
+    assert runs[1] == runs[0]
 
 
 # -- damaged and hostile files, through the CLI ------------------------------------------------

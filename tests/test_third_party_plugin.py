@@ -49,7 +49,10 @@ def test_installed_third_party_family_is_searched(tmp_path):
     assert widest.returncode == 0, widest.stderr
     data = json.loads(widest.stdout)
     assert data["config"]["strategy_options"] == {"warm_up": 3}
-    assert [t["meta"]["warm_up"] for t in data["trials"]] == [True, True, True, False]
+    warm_up = [t["meta"]["warm_up"] for t in data["trials"]]
+    assert warm_up[:3] == [True, True, True] and not any(warm_up[3:])
+    # the trial budget counts evaluations: a proposal already evaluated is recorded as a cache hit on top
+    assert sum(t["cached_from"] is None for t in data["trials"]) == 4
     wrong = subprocess.run([sys.executable, "-m", "snas", "search", "--warm-up", "3"], capture_output=True, text=True,
                            env=env)
     assert wrong.returncode != 0 and "option of the strategy 'widest_first'" in wrong.stderr
