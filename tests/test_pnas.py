@@ -134,15 +134,6 @@ def test_pnas_state_round_trip_through_json_continues_identically(manager):
     assert a.progress() == b.progress()
 
 
-def test_pnas_works_on_nb201_table(manager):
-    from snas_plugins.commands.benchmark import run_direct
-
-    record = run_direct("pnas", 0, 60, strategy_options={"top_k": 10})
-    assert record["queries"] == 60
-    # random search averages 93.5 after 50 queries (docs/benchmarks.md)
-    assert record["test_accuracy"] >= 93.5
-
-
 def test_pnas_enas_moves_importance_toward_the_better_predictor(manager):
     space = _space(manager, families=("mlp",), level=1)
     strategy = _pnas(manager, space, name="pnas_enas", shared_weights_importance=0.5, importance_step=0.1)
@@ -182,8 +173,9 @@ def test_end_to_end_on_digits(name, tmp_path):
     if name == "pnas_enas":
         options["shared_epochs"] = 1
     result = snas.search(strategy=name, budget=5, network_types=["mlp"], run_dir=tmp_path / "run",
-                         evaluator_options={"max_epochs": 1}, strategy_options=options)
-    assert len(result.trials) == 5 and result.best.score > 0.1
+                         evaluator_options={"max_epochs": 5}, strategy_options=options)
+    # five epochs take an MLP on digits to about 0.95 (measured best of the five: 0.975 and 0.981)
+    assert len(result.trials) == 5 and result.best.score >= 0.9
     from snas.store import RunStore
 
     store = RunStore.open(tmp_path / "run" / "run.h5")
