@@ -299,9 +299,10 @@ def _load_in_runtime(name: str, folder):
     return forward
 
 
-#: largest logit difference accepted for float formats: logits of this model reach about 20 in
-#: magnitude, float32 keeps about 7 significant digits, and kernels differ in summation order
-FLOAT_ATOL = 1e-3
+#: largest logit difference accepted for float formats (the exporters' own tolerance). Logits of
+#: this model reach about 10; measured differences: 0 for TorchScript, torch.export and model.py,
+#: 3e-6 for onnxruntime and ExecuTorch (other kernels, other summation order)
+FLOAT_ATOL = 1e-4
 
 
 @pytest.mark.slow
