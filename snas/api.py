@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -11,9 +12,7 @@ from snas.engine import run_search
 from snas.errors import ConfigError, RunFileError
 from snas.plugins import PluginManager
 from snas.result import RunResult
-from snas.store import RunStore
-
-RUN_FILE = "run.h5"
+from snas.store import RUN_FILE, RunLocked, lock_holder, read_run
 
 
 def default_run_name(config: RunConfig) -> str:
@@ -31,6 +30,15 @@ def run_path(config: RunConfig, run_dir: str | Path | None = None) -> Path:
         base = Path(run_dir)
         config.run_name = config.run_name or base.name
     return base / RUN_FILE
+
+
+def check_not_locked(folder: Path) -> None:
+    """Refuse at once, before any work, a run folder that another process is writing."""
+    holder = lock_holder(folder)
+    if holder is not None:
+        who = f"process {holder.get('pid', '?')} on {holder.get('host', '?')} (since {holder.get('since', '?')})"
+        raise RunLocked(f"{folder} is being written by {who}; wait for it to end or stop it first "
+                        "(two writers would corrupt the run)")
 
 
 def search(
@@ -53,6 +61,7 @@ def search(
     config: RunConfig | Mapping[str, Any] | None = None,
     observers: Iterable[Any] = (),
     manager: PluginManager | None = None,
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Search ``dataset`` with ``strategy`` for at most ``budget`` trained trials.
 
@@ -62,7 +71,10 @@ def search(
     ``best_architecture.json`` are written to ``run_dir`` (default
     ``./snas-runs/<run name>/``). ``config`` (a :class:`RunConfig` or a
     mapping) supplies every other setting; explicit arguments win over it.
-    ``observers`` are plugin objects registered for this run only.
+    ``observers`` are plugin objects registered for this run only. Setting
+    ``stop`` (a ``threading.Event``) from another thread stops the run
+    cleanly: finished trials are kept, in-flight ones are left to
+    :func:`resume`.
     """
     if isinstance(config, RunConfig):
         cfg = RunConfig.from_dict(config.to_dict())
@@ -98,18 +110,22 @@ def search(
         if value is not None:
             setattr(cfg, key, {**getattr(cfg, key), **dict(value)})
     cfg = RunConfig.from_dict(cfg.to_dict())  # validate the merged settings once
-    return run_search(cfg, run_path(cfg, run_dir), manager=manager, observers=list(observers))
+    path = run_path(cfg, run_dir)
+    check_not_locked(path.parent)
+    return run_search(cfg, path, manager=manager, observers=list(observers), stop=stop)
 
 
 def resume(path: str | Path, *, observers: Iterable[Any] = (), manager: PluginManager | None = None,
-           max_trials: int | None = None, time_budget: float | None = None) -> RunResult:
+           max_trials: int | None = None, time_budget: float | None = None,
+           stop: threading.Event | None = None, allow_changed_data: bool = False) -> RunResult:
     """Continue the run stored in ``path`` where it stopped, with its own configuration.
 
-    ``max_trials`` / ``time_budget`` extend (or set) the budget of the resumed run.
+    ``max_trials`` / ``time_budget`` extend (or set) the budget of the resumed run. A data set
+    whose contents changed since the run started is refused unless ``allow_changed_data``.
     """
-    with RunStore.open(path) as store:
-        stored = store.config()
-        real_path = store.path
+    log = read_run(path)
+    stored, real_path = log.config, log.path
+    check_not_locked(real_path.parent)
     if not stored:
         raise RunFileError(f"{path} holds no run configuration, so it cannot be resumed")
     cfg = RunConfig.from_dict(stored, where=f"configuration stored in {real_path}")
@@ -117,7 +133,8 @@ def resume(path: str | Path, *, observers: Iterable[Any] = (), manager: PluginMa
         cfg.max_trials = max_trials
     if time_budget is not None:
         cfg.time_budget = time_budget
-    return run_search(cfg, real_path, resume=True, manager=manager, observers=list(observers))
+    return run_search(cfg, real_path, resume=True, manager=manager, observers=list(observers), stop=stop,
+                      allow_changed_data=allow_changed_data)
 
 
 def load_run(path: str | Path) -> RunResult:
@@ -126,6 +143,9 @@ def load_run(path: str | Path) -> RunResult:
 
 
 def run_search_with_config(config: RunConfig, path: str | Path | None = None, *,
-                           observers: Iterable[Any] = (), manager: PluginManager | None = None) -> RunResult:
+                           observers: Iterable[Any] = (), manager: PluginManager | None = None,
+                           stop: threading.Event | None = None) -> RunResult:
     """Run a search from a complete :class:`RunConfig` (what the CLI uses)."""
-    return run_search(config, Path(path) if path else run_path(config), manager=manager, observers=list(observers))
+    path = Path(path) if path else run_path(config)
+    check_not_locked(path.parent)
+    return run_search(config, path, manager=manager, observers=list(observers), stop=stop)

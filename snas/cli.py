@@ -20,6 +20,7 @@ from snas.hookspecs import hookimpl
 #: CLI flags that become strategy options, and the option name they set
 STRATEGY_FLAGS = (
     "population_size",
+    "steady_state",
     "generations",
     "mutation_rate",
     "crossover_rate",
@@ -103,6 +104,7 @@ def _search_options(f: Any) -> Any:
         click.option("--crossover-rate", type=click.FloatRange(0, 1), help="Evolution: probability a child comes from crossover."),
         click.option("--tournament-size", type=click.IntRange(1), help="Evolution: tournament size."),
         click.option("--elite-size", type=click.IntRange(0), help="Evolution: best individuals kept each generation."),
+        click.option("--steady-state", is_flag=True, default=None, help="Evolution: propose each child as soon as a worker is free; it replaces the worst member (keeps every worker busy)."),
         click.option("--progressive/--no-progressive", default=None, help="Evolution: raise the complexity level 1 -> --max-complexity over the generations (default on)."),
         click.option("--beam-size", type=click.IntRange(1), help="PNAS: best architectures expanded each round."),
         click.option("--num-expansions", type=click.IntRange(1), help="PNAS: neighbours generated per beam member."),
@@ -115,6 +117,8 @@ def _search_options(f: Any) -> Any:
         click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
         click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
         click.option("--evaluator", help="Evaluator plugin (default: train)."),
+        click.option("--pruner", help="Stop trials that are behind: median or asha (successive halving), or a plugin's pruner."),
+        click.option("-P", "--pruner-option", "pruner_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the pruner."),
         click.option("--prescreen", help="Zero-cost proxy (zen, naswot, synflow) that screens each batch; only the best fraction is trained."),
         click.option("--prescreen-keep", type=click.FloatRange(0, 1, min_open=True), help="Fraction of each batch the proxy keeps for training (default 0.25)."),
         click.option("--executor", help="Executor plugin (default: auto = inline, or process with --num-workers > 1)."),
@@ -124,7 +128,10 @@ def _search_options(f: Any) -> Any:
         click.option("--seed", type=int, help="Random seed (default 0)."),
         click.option("--output-dir", type=click.Path(file_okay=False), help="Folder for run folders (default ./snas-runs)."),
         click.option("--run-name", help="Name of this run's folder (default <dataset>-<method>-<time>)."),
-        click.option("--checkpoint-frequency", type=click.IntRange(1), help="Sync the run file every N trials (default 1: every trial)."),
+        click.option("--checkpoint-frequency", type=click.IntRange(1), help="Fold the run's journal into a new run.h5 every N trials (default: every 10 minutes; every finished trial is on disk at once either way)."),
+        click.option("--max-in-flight", type=click.IntRange(1), help="Trials that may run at once (default: the number of workers); with the seed, it alone decides which trials a run proposes."),
+        click.option("--threads-per-trial", type=click.IntRange(1), help="torch threads per trial (default: the CPU's cores shared among the workers)."),
+        click.option("--objective", "objectives", multiple=True, help="An objective NAME:max or NAME:min (repeat; the first is primary), e.g. val_accuracy:max params:min."),
         click.option("--resume-from", type=click.Path(exists=True), help="Resume this run file instead of starting a new run."),
         click.option("-S", "--strategy-option", "strategy_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the search method."),
         click.option("-E", "--evaluator-option", "evaluator_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the evaluator."),
@@ -155,12 +162,14 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg = RunConfig.from_dict(base, where=f"config file {params.get('config_file')}" if base else "options")
     simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
               "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency", "prescreen",
-              "prescreen_keep")
-    for key in simple:
-        if params.get(key) is not None:
-            setattr(cfg, key, params[key])
+              "prescreen_keep", "max_in_flight", "threads_per_trial", "pruner")
+    flags = {key: params[key] for key in simple if params.get(key) is not None}
+    if flags:  # validated with the file's settings: one clear message for a bad value
+        cfg = RunConfig.from_dict({**cfg.to_dict(), **flags}, where="options")
     if params.get("network_types"):
         cfg.network_types = _split_names(params["network_types"])
+    if params.get("objectives"):
+        cfg.objectives = list(params["objectives"])
     if params.get("gpu_ids"):
         try:
             cfg.gpu_ids = [int(i) for i in _split_names([params["gpu_ids"]])]
@@ -184,6 +193,7 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg.strategy_options.update(_pairs(params.get("strategy_pairs", ()), "--strategy-option"))
     cfg.evaluator_options.update(_pairs(params.get("evaluator_pairs", ()), "--evaluator-option"))
     cfg.dataset_options.update(_pairs(params.get("dataset_pairs", ()), "--dataset-option"))
+    cfg.pruner_options.update(_pairs(params.get("pruner_pairs", ()), "--pruner-option"))
     return RunConfig.from_dict(cfg.to_dict(), where="options")
 
 
@@ -231,38 +241,80 @@ def search(**params: Any) -> None:
 @click.argument("run_file", type=click.Path())
 @click.option("--max-trials", type=click.IntRange(1), help="New trial budget for the resumed run.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), help="New time budget (seconds, whole run).")
+@click.option("--allow-changed-data", is_flag=True, help="Continue even if the data set's contents changed since "
+              "the run started (trials from before and after are then ranked together).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def resume(run_file: str, max_trials: int | None, time_budget: float | None, as_json: bool, quiet: bool) -> None:
+def resume(run_file: str, max_trials: int | None, time_budget: float | None, allow_changed_data: bool,
+           as_json: bool, quiet: bool) -> None:
     """Continue an interrupted run from its run file."""
     from snas import api
 
     result = api.resume(run_file, observers=_observers({"quiet": quiet or as_json}),
-                        max_trials=max_trials, time_budget=time_budget)
+                        max_trials=max_trials, time_budget=time_budget, allow_changed_data=allow_changed_data)
     _report(result, as_json)
+
+
+_HEADER = (f"{'trial':>5}  {'family':<12} {'fingerprint':<16}  {'status':<10} {'val acc':>8} {'test acc':>8} "
+           f"{'params':>10} {'secs':>7}")
+
+
+def _row(t: Any) -> str:
+    status = t.status if t.cached_from is None else f"cached({t.cached_from})"
+    params = t.metrics.get("params")
+    return (f"{t.trial_id:>5}  {t.arch.family:<12} {t.fingerprint:<16}  {status:<10} {_fmt(t.score):>8} "
+            f"{_fmt(t.metrics.get('test_accuracy')):>8} {params if params is not None else '':>10} "
+            f"{round(t.duration, 2):>7}")
 
 
 @cli.command()
 @click.argument("run_file", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print configuration, every trial and the best trial as JSON.")
-def show(run_file: str, as_json: bool) -> None:
-    """Show a run: its trials and its best architecture."""
+@click.option("--json", "as_json", is_flag=True, help="Print configuration, every trial, the best trial and the "
+              "Pareto front as JSON.")
+@click.option("--follow", "-f", is_flag=True, help="Print trials as they finish until the run ends (like tail -f).")
+def show(run_file: str, as_json: bool, follow: bool) -> None:
+    """Show a run: its trials and its best architecture (also while it is running)."""
     from snas import api
 
+    if follow:
+        _follow(run_file)
+        return
     result = api.load_run(run_file)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     click.echo(f"run {result.path} ({result.status}), {len(result.trials)} trials")
-    header = f"{'trial':>5}  {'family':<12} {'fingerprint':<16}  {'status':<10} {'val acc':>8} {'test acc':>8} {'params':>10} {'secs':>7}"
-    click.echo(header)
-    for row in result.table():
-        click.echo(
-            f"{row['trial']:>5}  {row['family']:<12} {row['fingerprint']:<16}  {row['status']:<10} "
-            f"{_fmt(row['score']):>8} {_fmt(row['test_accuracy']):>8} {row['params'] or '':>10} {row['seconds']:>7}"
-        )
+    click.echo(_HEADER)
+    for t in result.trials:
+        click.echo(_row(t))
+    for p in result.pending:
+        click.echo(f"{p.trial_id:>5}  {p.arch.family:<12} {p.arch.fingerprint:<16}  "
+                   f"{'running' if result.status == 'running' else 'not run':<10}")
     click.echo("")
     _summary(result)
+
+
+def _follow(run_file: str) -> None:
+    from snas import api
+    from snas.follow import follow
+
+    click.echo(_HEADER)
+    status = None
+    for event in follow(run_file):
+        if event.kind == "trial":
+            click.echo(_row(event.trial))
+        elif event.kind == "generation":
+            progress = event.generation["progress"]
+            best = progress.get("best")
+            click.echo(f"-- generation {event.generation['generation']} done"
+                       + (f", best {_fmt(best)}" if best is not None else ""))
+        elif event.kind == "status":
+            status = event.status
+    click.echo("")
+    _summary(api.load_run(run_file))
+    if status == "running":
+        click.echo("the run is not being written any more: its process ended without a final status "
+                   f"(killed?); continue it with `snas resume {run_file}`", err=True)
 
 
 @cli.command()
@@ -342,7 +394,7 @@ def _fmt(value: Any) -> str:
 
 
 class ProgressObserver:
-    """A rich progress bar: trials done / budget, best score so far, elapsed time."""
+    """The two progress bars: the whole search (trials or seconds of the budget), and each trial in flight."""
 
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -351,37 +403,57 @@ class ProgressObserver:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("best {task.fields[best]}"),
             TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
             transient=False,
         )
         self.task = None
-        self.budget_is_time = False
+        self.trials: dict[int, Any] = {}
 
-    def _total(self, run: Any) -> float | None:
-        return run.max_trials
+    def _note(self, run: Any) -> str:
+        best = f"best {_fmt(run.best.score)}" if run.best else "best -"
+        return f"{best}  {len(run.in_flight)} running"
 
     @hookimpl
     def snas_run_started(self, run: Any) -> None:
         self.progress.start()
-        self.task = self.progress.add_task(
-            "searching", total=self._total(run), completed=run.trained,
-            best=_fmt(run.best.score if run.best else None), note="",
-        )
+        self.task = self.progress.add_task("search", total=run.max_trials, completed=run.trained,
+                                           note=self._note(run))
+
+    @hookimpl
+    def snas_trial_started(self, run: Any, trial: Any) -> None:
+        self.trials[trial.trial_id] = self.progress.add_task(
+            f"  trial {trial.trial_id} {trial.arch.family}", total=None, note="starting")
+        self.progress.update(self.task, note=self._note(run))
+
+    @hookimpl
+    def snas_trial_progress(self, run: Any, progress: Any) -> None:
+        task = self.trials.get(progress.trial_id)
+        if task is None:
+            return
+        figures = "  ".join(f"{k} {_fmt(v)}" for k, v in list(progress.metrics.items())[:2])
+        self.progress.update(task, total=progress.total, completed=progress.step or 0,
+                             note=f"{progress.phase}  {figures}".rstrip())
 
     @hookimpl
     def snas_trial_finished(self, run: Any, trial: Any) -> None:
-        note = "" if trial.ok else f"trial {trial.trial_id} failed"
-        self.progress.update(self.task, completed=run.trained, best=_fmt(run.best.score if run.best else None), note=note)
+        task = self.trials.pop(trial.trial_id, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if trial.status == "failed":
+            self.progress.console.print(f"trial {trial.trial_id} failed: {(trial.error or '').splitlines()[0][:120]}")
+        self.progress.update(self.task, completed=run.trained, note=self._note(run))
 
     @hookimpl
     def snas_generation_finished(self, run: Any, generation: int, trials: list, progress: dict) -> None:
-        extra = ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in progress.items() if k != "best")
-        self.progress.update(self.task, note=extra)
+        extra = ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in progress.items()
+                          if k != "best" and not isinstance(v, (dict, list)))
+        self.progress.console.print(f"generation {generation}: {extra}")
 
     @hookimpl
     def snas_run_finished(self, run: Any, result: Any) -> None:
+        for task in self.trials.values():
+            self.progress.remove_task(task)
         self.progress.stop()
 
 
@@ -422,12 +494,21 @@ def _summary(result: Any) -> None:
 
 
 def _report(result: Any, as_json: bool) -> None:
+    """Print the result; exit 130/143 when a signal stopped it, 1 when every trial failed."""
+    import signal
+
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         _summary(result)
     if result.status == "interrupted":
         click.echo(f"interrupted: continue with `snas resume {result.path}`", err=True)
+        if result.stopped_by is not None:
+            sys.exit(128 + int(result.stopped_by))
+    elif result.trials and not any(t.ok for t in result.trials):
+        click.echo(f"error: every trial failed (first error: {result.trials[0].error}); see `snas show "
+                   f"{result.path}`", err=True)
+        sys.exit(1)
 
 
 # Commands that live in their own modules are added here, one line each.
@@ -435,16 +516,35 @@ cli.add_command(__import__("snas.cli_export", fromlist=["export_command"]).expor
 cli.add_command(__import__("snas.cli_evaluate", fromlist=["evaluate"]).evaluate)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while no search was running."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``snas`` command: lets plugins add commands, then runs."""
     from snas.plugins import get_plugin_manager
 
+    import signal
+
+    def terminated(_signum: int, _frame: Any) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)  # before the engine installs its own: end quietly, as shells expect
     try:
         get_plugin_manager().hook.snas_register_commands(cli=cli)
+        cli.main(args=argv, prog_name="snas", standalone_mode=False)
     except SnasError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    cli.main(args=argv, prog_name="snas")
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("interrupted", err=True)
+        sys.exit(143 if isinstance(exc, _Terminated) else 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,35 +1,47 @@
-"""The search engine: an ask/tell loop between a strategy and an evaluator.
+"""The search engine: trials in flight on every worker, each result durable before it is told.
 
-One run:
+One run, in the driver process:
 
 1. builds the components named in the :class:`~snas.config.RunConfig`
-   through the plugin manager;
-2. asks the strategy for a batch of proposals and saves them, with the
-   strategy's state, in the run file before evaluating any;
-3. evaluates each proposal through the executor — unless an identical
-   architecture (same fingerprint) was already trained in this run, in which
-   case the earlier result is reused — and commits every finished trial to the
-   run file before the next is recorded;
-4. tells the strategy the batch's trials, saves its state, and repeats until
-   the strategy finishes, the trial or time budget is spent, or SIGINT /
-   SIGTERM asks it to stop.
+   through the plugin manager, loads the data set and checks the devices, so
+   bad input fails before anything is written;
+2. keeps up to ``window`` trials in flight (``--max-in-flight``, by default
+   the executor's slots): whenever there is room it asks the strategy for
+   proposals, numbers them (trial ids in ask order) and journals them;
+3. hands each proposal to the executor — unless an identical architecture was
+   already evaluated (a cache hit, recorded as ``cached_from``) or is being
+   evaluated right now (it waits for that result instead of training twice);
+4. journals each finished trial and syncs it to disk, then tells the strategy
+   the finished trials **in trial-id order**, holding back early finishers,
+   and after each tell fills the window again. Proposal *k* is therefore made
+   knowing exactly the results of trials 0 … k − window: the trials a run
+   proposes depend on its seed and window only, never on the number of
+   workers, the executor, the order in which trials finish, or a kill and
+   resume;
+5. stops when the strategy has finished, the trial or time budget is spent,
+   or it is asked to stop (SIGINT, SIGTERM, ``stop`` event); finished trials
+   are kept and in-flight ones are left pending, to run on resume;
+6. retrains the best reduced-protocol (fast mode) architectures with the full
+   protocol, and folds the journal into a final ``run.h5`` checkpoint.
 
-Each trial is trained with a seed derived from the run seed and its trial id,
-so a run that is killed and resumed proposes and scores exactly what the
-uninterrupted run would have.
+Resume reads the run folder, restores the strategy's last snapshot and
+replays the asks and tells recorded after it (see :mod:`snas.store`), then
+goes on: the continuation is the uninterrupted run's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import logging
 import math
+import os
 import signal
 import threading
 import time
 import traceback
+from collections import deque
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import attrs
 import numpy as np
@@ -37,29 +49,43 @@ import numpy as np
 from snas import prescreen
 from snas.config import RunConfig, make_options, options_to_dict
 from snas.devices import resolve_device
-from snas.errors import ConfigError, SearchInterrupted
-from snas.interfaces import EvaluationTask, Proposal, Trial, TrialResult
+from snas.errors import ConfigError, DataError, SearchInterrupted
+from snas.interfaces import (
+    EvaluationTask, Objective, PendingTrial, Proposal, StrategyContext, Trial, TrialProgress, TrialResult, trial_seed,
+)
+from snas.objectives import Front, best_of, parse_objectives
 from snas.plugins import PluginManager, get_plugin_manager
 from snas.space import Architecture, JointSpace
-from snas.store import RunStore
+from snas.store import RunWriter
+from snas.trial import TrialContext, running
 
-#: batches in a row made only of cache hits before the space counts as exhausted
-MAX_CACHED_BATCHES = 50
+log = logging.getLogger("snas.engine")
+
+#: proposals in a row answered from the cache before the space counts as exhausted
+MAX_CACHED_IN_A_ROW = 200
 #: trial budget when neither the user nor the strategy gives one
 DEFAULT_MAX_TRIALS = 20
+#: seconds between strategy snapshots (resume replays at most this much strategy work)
+SNAPSHOT_INTERVAL = 30.0
+#: a strategy call longer than this is followed by a snapshot, so resume need not repeat it
+EXPENSIVE_CALL = 2.0
+#: seconds between automatic checkpoints (folding the journal into run.h5)
+CHECKPOINT_INTERVAL = 600.0
+#: seconds between rewrites of live.json
+LIVE_INTERVAL = 0.25
+#: trials at least this long (seconds) are synced to the disk one by one
+SYNC_EACH_TRIAL_ABOVE = 0.05
+#: shorter trials are synced at least this often (seconds)
+SYNC_INTERVAL = 1.0
 
-
-def trial_seed(run_seed: int, trial_id: int) -> int:
-    """The training seed of a trial: a stable function of the run seed and trial id."""
-    digest = hashlib.sha256(f"{run_seed}:{trial_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+__all__ = ["Engine", "EvaluationJob", "RunState", "run_search", "trial_seed"]
 
 
 # --------------------------------------------------------------------------
 # evaluation jobs: what an executor runs, in this process or another
 
 
-_process_cache: dict[tuple, tuple[Any, Any, dict]] = {}
+_process_cache: dict[tuple, tuple[Any, Any, dict, Any]] = {}
 
 
 @attrs.define
@@ -78,14 +104,19 @@ class EvaluationJob:
     families: list[str]
     device: str
     data_seed: int
+    pruner: str | None = None
+    pruner_options: dict[str, Any] = attrs.field(factory=dict)
+    _identity: str | None = attrs.field(default=None, init=False, repr=False)
 
     def _key(self, device: str) -> tuple:
         from snas.store import dumps
 
-        return (dumps(attrs.asdict(self)), device)
+        if self._identity is None:
+            self._identity = dumps(attrs.asdict(self, filter=lambda a, _v: a.name != "_identity"))
+        return (self._identity, device)
 
     def prepare(self, device: str | None = None, manager: PluginManager | None = None, data: Any = None) -> tuple:
-        """Build (or reuse) ``(evaluator, data on device, families)`` for this process."""
+        """Build (or reuse) ``(evaluator, data on device, families, torch device)`` for this process."""
         device_spec = device or self.device
         key = self._key(device_spec)
         if key not in _process_cache:
@@ -100,19 +131,29 @@ class EvaluationJob:
                 make_options(evaluator_cls.Options, self.evaluator_options, f"options of evaluator {self.evaluator!r}")
             )
             families = {name: manager.get_family(name) for name in self.families}
+            pruner = None
+            if self.pruner:
+                pruner_cls = manager.get_pruner(self.pruner)
+                pruner = pruner_cls(make_options(pruner_cls.Options, self.pruner_options,
+                                                 f"options of pruner {self.pruner!r}"))
             _process_cache.clear()  # one job per process at a time: free the previous data
-            _process_cache[key] = (evaluator, data.to(torch_device), families, torch_device)
+            _process_cache[key] = (evaluator, data.to(torch_device), families, torch_device, pruner)
         return _process_cache[key]
 
-    def evaluate(self, task: EvaluationTask, device: str | None = None) -> TrialResult:
-        """Evaluate one task; any exception becomes a failed result with its traceback."""
+    def evaluate(self, task: EvaluationTask, device: str | None = None,
+                 on_progress: Callable[[TrialProgress], None] | None = None,
+                 stop_requested: Callable[[], bool] | None = None) -> TrialResult:
+        """Evaluate one task inside its :class:`~snas.trial.TrialContext`; any exception becomes a failed result."""
         start = time.perf_counter()
         try:
-            evaluator, data, families, torch_device = self.prepare(device)
+            evaluator, data, families, torch_device, pruner = self.prepare(device)
+            context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
+                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"))
             family = families[task.arch.family]
-            result = evaluator.evaluate(
-                task.arch, family, data, seed=task.seed, device=torch_device, protocol=task.protocol
-            )
+            with running(context):
+                result = evaluator.evaluate(
+                    task.arch, family, data, seed=task.seed, device=torch_device, protocol=task.protocol
+                )
             if not isinstance(result, TrialResult):
                 raise TypeError(f"evaluator {self.evaluator!r} returned {type(result).__name__}, not TrialResult")
         except (KeyboardInterrupt, SearchInterrupted):
@@ -121,11 +162,18 @@ class EvaluationJob:
             result = TrialResult.failed(
                 f"{type(exc).__name__}: {exc}", metrics={"traceback": traceback.format_exc(limit=20)}
             )
-        if result.status == "ok" and (result.score is None or not math.isfinite(result.score)):
+        if result.status == "ok" and not _finite(result.score):
             result = TrialResult.failed(f"evaluator returned a non-finite score {result.score!r}", metrics=result.metrics)
+        if result.status not in ("ok", "failed", "pruned", "cut_short"):
+            result = TrialResult.failed(f"evaluator returned an unknown status {result.status!r}",
+                                        metrics=result.metrics)
         if not result.duration:
             result.duration = time.perf_counter() - start
         return result
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def clear_process_cache() -> None:
@@ -134,20 +182,29 @@ def clear_process_cache() -> None:
 
 
 # --------------------------------------------------------------------------
-# the run
+# the run as observers see it
 
 
 @attrs.define
 class RunState:
-    """The live state of a run, as observers see it."""
+    """The live state of a run, as observers see it (read it; do not modify it)."""
 
     config: RunConfig
     path: Path
     max_trials: int | None
     time_budget: float | None
+    objectives: tuple[Objective, ...] = ()
+    #: finished trials, in the order they finished
     trials: list[Trial] = attrs.field(factory=list)
     best: Trial | None = None
+    #: the non-dominated trials of the run's objectives
+    front: list[Trial] = attrs.field(factory=list)
+    #: trials handed to the executor and not finished, by id
+    in_flight: dict[int, PendingTrial] = attrs.field(factory=dict)
+    #: the latest progress each in-flight trial reported
+    progress: dict[int, TrialProgress] = attrs.field(factory=dict)
     generation: int = 0
+    window: int = 1
     status: str = "running"
     started_at: float = attrs.field(factory=time.monotonic)
     elapsed_before: float = 0.0
@@ -161,28 +218,34 @@ class RunState:
     @property
     def trained(self) -> int:
         """Trials that were evaluated (cache hits and pre-screened ones excluded): what the trial budget counts."""
-        return sum(1 for t in self.trials if t.cached_from is None and t.status != "pruned")
+        return sum(1 for t in self.trials if prescreen.evaluated(t))
 
 
 def better(a: Trial, b: Trial | None) -> bool:
-    """Whether ``a`` beats ``b``: full-protocol results win over reduced ones, then score."""
-    if not a.ok:
+    """Whether ``a`` beats ``b`` for "best": see :meth:`snas.Trial.rank`; the earlier trial wins ties."""
+    if a.rank()[0] == 0 or a.cached_from is not None:
         return False
-    if b is None:
-        return True
-    rank_a, rank_b = (a.protocol == "full", a.score), (b.protocol == "full", b.score)
-    return rank_a > rank_b
+    return b is None or (a.rank(), -a.trial_id) > (b.rank(), -b.trial_id)
+
+
+# --------------------------------------------------------------------------
+# the engine
 
 
 class Engine:
     """Runs one search, new or resumed. Use :func:`run_search` or :func:`snas.search`."""
 
-    def __init__(self, config: RunConfig, manager: PluginManager | None = None):
+    def __init__(self, config: RunConfig, manager: PluginManager | None = None,
+                 stop: threading.Event | None = None, allow_changed_data: bool = False):
         self.config = config
+        self.allow_changed_data = allow_changed_data
         self.manager = manager or get_plugin_manager()
-        self._critical = False
+        self.stop_event = stop
+        self.stopped_by: int | None = None
+        self._critical = 0
         self._signal_pending: int | None = None
-        self._pending_cache: list[dict[str, Any]] = []
+        self._in_strategy = False
+        self._closing = False
 
     # -- building -------------------------------------------------------------
 
@@ -190,6 +253,7 @@ class Engine:
         cfg, mgr = self.config, self.manager
         if not cfg.network_types:
             raise ConfigError("network_types: name at least one network family")
+        self.objectives = parse_objectives(cfg.objectives)
         families = {name: mgr.get_family(name) for name in cfg.network_types}
         spaces = {name: fam.space() for name, fam in families.items()}
         level = cfg.max_complexity
@@ -214,28 +278,36 @@ class Engine:
         executor_options = make_options(
             executor_cls.Options, cfg.executor_options, f"options of executor {executor_name!r}"
         )
-        self.executor = executor_cls(executor_options, num_workers=cfg.num_workers, devices=cfg.devices())
-        for device in cfg.devices():
+        devices = cfg.devices()
+        for device in devices:
             resolve_device(device)  # a bad --device fails before anything runs
+        self.executor = executor_cls(executor_options, num_workers=cfg.num_workers, devices=devices,
+                                     threads=cfg.threads_per_trial)
+        self.window = cfg.window(self.executor.slots)
         dataset_cls = mgr.get_dataset(cfg.dataset)
         dataset_options = make_options(
             dataset_cls.Options, cfg.dataset_options, f"options of dataset {cfg.dataset!r}"
         )
         self.data = dataset_cls(dataset_options).load(seed=cfg.seed)
-        bind = getattr(self.strategy, "bind", None)
-        if callable(bind):  # strategies that train on the data themselves (ENAS) receive it here
-            bind(self.data, resolve_device(cfg.devices()[0]))
+        sizes = {name: len(getattr(self.data, name)) for name in ("train", "val", "test")}
+        if min(sizes.values()) == 0:
+            raise DataError(f"data set {cfg.dataset!r} is too small to split into training, validation and test "
+                            f"images ({', '.join(f'{k} {v}' for k, v in sizes.items())}): give it more images per "
+                            "class (at least about ten)")
         self.job = EvaluationJob(
             dataset=cfg.dataset,
             dataset_options=options_to_dict(dataset_options),
             evaluator=cfg.evaluator,
             evaluator_options=dict(cfg.evaluator_options),
             families=list(cfg.network_types),
-            device=cfg.devices()[0],
+            device=devices[0],
             data_seed=cfg.seed,
+            pruner=cfg.pruner,
+            pruner_options=dict(cfg.pruner_options),
         )
         clear_process_cache()
-        self.job.prepare(manager=mgr, data=self.data)  # the inline path reuses the loaded data
+        self.pruner = self.job.prepare(manager=mgr, data=self.data)[4]  # the driver (and inline) reuse the data
+        self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed))
         self.max_trials = cfg.max_trials or strategy_cls.default_budget(self.strategy_options)
         if self.max_trials is None and cfg.time_budget is None:
             self.max_trials = DEFAULT_MAX_TRIALS
@@ -243,6 +315,9 @@ class Engine:
     # -- signals --------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self._closing:
+            return  # already stopping: the run is being closed cleanly
+        self.stopped_by = signum
         if self._critical:
             self._signal_pending = signum
             return
@@ -264,218 +339,454 @@ class Engine:
 
     @contextlib.contextmanager
     def _critical_section(self) -> Iterator[None]:
-        """Defer SIGINT/SIGTERM while the run file is being written."""
-        self._critical = True
+        """Defer SIGINT/SIGTERM while records are being written."""
+        self._critical += 1
         try:
             yield
         finally:
-            self._critical = False
-            if self._signal_pending is not None:
+            self._critical -= 1
+            if not self._critical and self._signal_pending is not None:
                 signum, self._signal_pending = self._signal_pending, None
                 raise SearchInterrupted(f"stopped by {signal.Signals(signum).name}")
 
-    # -- the loop -------------------------------------------------------------
+    def _stopping(self) -> bool:
+        return self.stop_event is not None and self.stop_event.is_set()
+
+    # -- recording ------------------------------------------------------------
+
+    def _record(self, records: list[dict[str, Any]], durable: bool = False) -> None:
+        """Append records to the journal and fold them into the in-memory view of the run.
+
+        Records that need not be durable are buffered and written with the
+        next durable one, or before the engine waits for results.
+        """
+        if durable:
+            self._last_sync = time.monotonic()
+        with self._critical_section():
+            self.writer.append_many(records, durable)
+            for record in records:
+                if record["kind"] != "trial":  # trials are folded in by _complete, without re-parsing
+                    self.log.apply(record)
+
+    def _snapshot(self) -> None:
+        if self._in_strategy:
+            return  # the strategy was interrupted mid-call: its state may be half-updated
+        self._record([{
+            "kind": "snapshot", "told": self.told, "asked": self.asked, "generation": self.state.generation,
+            "strategy": self.strategy.state_dict(),
+        }])
+        self._last_snapshot = time.monotonic()
+
+    def _checkpoint(self) -> None:
+        keep = self._weights_to_keep()
+        with self._critical_section():
+            self.log.elapsed = self.state.elapsed()
+            self.writer.checkpoint(self.log, {tid: None for tid in keep})
+            dropped = sorted(self.log.weight_files - keep)
+            if dropped:
+                self.writer.append_many([{"kind": "weights_dropped", "trial_id": tid} for tid in dropped])
+                for tid in dropped:
+                    self.log.weight_files.discard(tid)
+                self.writer.drop_weights(dropped)
+        self._last_checkpoint = time.monotonic()
+        self._trials_at_checkpoint = len(self.log.trials)
+
+    def _weights_to_keep(self) -> set[int]:
+        return {self.state.best.trial_id} if self.state.best is not None else set()
+
+    def _write_live(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_live < LIVE_INTERVAL:
+            return
+        self._last_live = now
+        state = self.state
+        self.writer.write_live({
+            "pid": os.getpid(), "updated": time.time(), "status": state.status,
+            "trials": len(self.log.trials), "trained": state.trained, "max_trials": state.max_trials,
+            "time_budget": state.time_budget, "elapsed": state.elapsed(), "window": state.window,
+            "best": state.best.trial_id if state.best else None,
+            "in_flight": [
+                {**p.to_record(), "progress": state.progress[tid].to_record() if tid in state.progress else None}
+                for tid, p in sorted(state.in_flight.items())
+            ],
+        })
+
+    # -- the run --------------------------------------------------------------
 
     def run(self, path: Path, resume: bool = False) -> "RunResult":
+        """Run (``resume=False``: start; else continue) the search whose ``run.h5`` is ``path``."""
         from snas.result import RunResult
 
         self._build()
         cfg = self.config
+        folder = Path(path).parent
         if resume:
-            store = RunStore.open(path, writable=True)
+            self.writer, self.log = RunWriter.open(path)
+            self._check_same_data()
         else:
-            store = RunStore.create(path, run_name=cfg.run_name or path.parent.name)
-            store.set_config(cfg.to_dict())
-            store.set_plugins(self.manager.versions())
-            store.set_data_info(self.data.describe())
-            store.commit()
-        self.store = store
-        state = RunState(
-            config=cfg,
-            path=store.path,
-            max_trials=self.max_trials,
-            time_budget=cfg.time_budget,
-            data_info=self.data.describe(),
-        )
-        pending: list[dict[str, Any]] = []
-        if resume:
-            state.resumed = True
-            state.trials = store.trials()
-            for t in state.trials:
-                if better(t, state.best):
-                    state.best = t
-            saved = store.engine_state()
-            if saved is not None:
-                self.strategy.load_state_dict(saved["strategy"])
-                pending = saved.get("pending", [])
-                state.generation = int(saved.get("generation", 0))
-                state.elapsed_before = float(saved.get("elapsed", 0.0))
-        self.state = state
+            self.writer, self.log = RunWriter.create(
+                folder, run_name=cfg.run_name or folder.name, config=cfg.to_dict(),
+                plugins=self.manager.versions(), data_info=self.data.describe())
         status = "running"
-        with self._signals():
-            try:
-                self.manager.hook.snas_run_started(run=state)
-                status = self._loop(state, pending)
-            except (KeyboardInterrupt, SearchInterrupted):
-                status = "interrupted"
-            except BaseException:
-                status = "failed"
-                raise
-            finally:
-                state.status = status if status != "running" else "interrupted"
+        try:
+            self._start_session(resume)
+            with self._signals():
                 try:
-                    self._save_engine_state(state, self._pending_cache)
-                    store.set_status(state.status)
-                    store.commit()
+                    self.manager.hook.snas_run_started(run=self.state)
+                    status = self._loop()
+                except (KeyboardInterrupt, SearchInterrupted):
+                    status = "interrupted"
+                    if self.stopped_by is None:
+                        self.stopped_by = signal.SIGINT
+                except BaseException:
+                    status = "failed"
+                    raise
                 finally:
-                    store.close()
-                    self.executor.close()
-        result = RunResult.load(store.path)
-        self.manager.hook.snas_run_finished(run=state, result=result)
+                    self._close(status)
+        finally:
+            self.writer.close()
+        result = RunResult.from_log(self.log)  # what the final checkpoint holds, without reading it back
+        result.stopped_by = self.stopped_by
+        self.manager.hook.snas_run_finished(run=self.state, result=result)
         return result
 
-    def _save_engine_state(self, state: RunState, pending: list[dict[str, Any]]) -> None:
-        self.store.set_engine_state(
-            {
-                "strategy": self.strategy.state_dict(),
-                "pending": pending,
-                "generation": state.generation,
-                "elapsed": state.elapsed(),
-                "next_trial_id": self._next_trial_id(state, pending),
-            }
-        )
+    def _check_same_data(self) -> None:
+        recorded = self.log.data_info.get("fingerprint")
+        if recorded is None or recorded == self.data.fingerprint():
+            return
+        if self.allow_changed_data:
+            log.warning("the data set changed since the run started; trials from before and after are ranked "
+                        "together")
+            return
+        self.writer.close()
+        raise DataError(
+            f"the data set {self.config.dataset!r} is not the one this run started with (its contents changed: "
+            f"fingerprint {self.data.fingerprint()} instead of {recorded}); trials on different data cannot be "
+            "ranked together: start a new run, or resume with --allow-changed-data if you mean it")
 
-    @staticmethod
-    def _next_trial_id(state: RunState, pending: list[dict[str, Any]]) -> int:
-        ids = [t.trial_id for t in state.trials] + [int(p["trial_id"]) for p in pending]
-        return max(ids) + 1 if ids else 0
+    def _start_session(self, resume: bool) -> None:
+        cfg, log_ = self.config, self.log
+        self.state = RunState(config=cfg, path=self.writer.path, max_trials=self.max_trials,
+                              time_budget=cfg.time_budget, objectives=self.objectives, window=self.window,
+                              data_info=self.data.describe(), resumed=resume, elapsed_before=log_.elapsed)
+        self.front = Front(self.objectives)
+        self.cache: dict[str, Trial] = {}
+        self.finished: dict[int, Trial] = {}  # finished, not told yet
+        self.queue: deque[int] = deque()  # pending ids waiting for a slot
+        self.twins: dict[int, list[int]] = {}  # running trial id -> pending duplicates waiting for it
+        self.evaluating: dict[str, int] = {}  # fingerprint -> id of the trial evaluating it
+        self.pending: dict[int, PendingTrial] = {}  # asked (or final) and not finished
+        self.told = self.asked = 0
+        self.planned = 0  # proposals that needed (or need) an evaluation: what the trial budget counts
+        self.cached_in_a_row = 0
+        self.strategy_done = False
+        self.warned_replay = False
+        self._since_generation: list[Trial] = []
+        self._last_snapshot = self._last_checkpoint = self._last_live = self._last_sync = time.monotonic()
+        self._trials_at_checkpoint = len(log_.trials)
+        for trial in log_.sorted_trials():
+            self._remember(trial)
+        self._record([{"kind": "session", "pid": os.getpid(), "resumed": resume, "time": time.time()}])
+        if resume:
+            self._restore()
 
-    def _budget_left(self, state: RunState) -> bool:
-        if state.max_trials is not None and state.trained >= state.max_trials:
-            return False
-        if state.time_budget is not None and state.elapsed() >= state.time_budget:
-            return False
-        return True
+    def _remember(self, trial: Trial) -> None:
+        """Account for a finished trial in the run's view (best, front, cache, budget)."""
+        self.state.trials.append(trial)
+        if better(trial, self.state.best):
+            self.state.best = trial
+        if self.front.add(trial):
+            self.state.front = self.front.trials
+        if prescreen.evaluated(trial):
+            fp = trial.fingerprint
+            if fp not in self.cache or (trial.protocol == "full" and self.cache[fp].protocol != "full"):
+                self.cache[fp] = trial
 
-    def _loop(self, state: RunState, pending: list[dict[str, Any]]) -> str:
-        cache: dict[str, Trial] = {}
-        for t in state.trials:
-            if t.cached_from is None and t.status != "pruned" and t.fingerprint not in cache:
-                cache[t.fingerprint] = t
-        if pending and pending[0].get("final"):
-            outcome = str(pending[0].get("outcome", "finished"))
+    def _restore(self) -> None:
+        """Bring the strategy and the counters to the last snapshot; replay happens as the loop asks again."""
+        log_ = self.log
+        if log_.legacy is not None and log_.legacy.get("engine"):
+            self._restore_v1(log_.legacy["engine"])
+        elif log_.snapshot is not None:
+            snap = log_.snapshot
+            self.strategy.load_state_dict(snap["strategy"])
+            self.told, self.asked = int(snap["told"]), int(snap["asked"])
+            self.state.generation = int(snap.get("generation", 0))
+        self.planned = sum(1 for t in log_.trials.values() if t.trial_id < self.asked and prescreen.evaluated(t))
+        if self.pruner is not None:  # the pruner holds what the trials told so far taught it
+            for tid in range(self.told):
+                if tid in log_.trials and not log_.trials[tid].meta.get("final"):
+                    self.pruner.tell(log_.trials[tid])
+        for tid in range(self.told, self.asked):
+            if tid in log_.trials:
+                self.finished[tid] = log_.trials[tid]
+            elif tid in log_.pending:
+                self._admit(log_.pending[tid], journal=False)
+
+    def _restore_v1(self, engine: dict[str, Any]) -> None:
+        """A format-1 run: its strategy state was saved after asking the pending batch."""
+        state = dict(engine["strategy"])
+        pending = [int(p["trial_id"]) for p in engine.get("pending", [])]
+        if pending and not engine.get("pending", [{}])[0].get("final"):
+            state["batch"] = {"waiting": [], "size": len(pending), "received": []}
+            self.told, self.asked = min(pending), max(pending) + 1
         else:
-            outcome = self._search(state, pending, cache)
-            pending = []
+            self.told = self.asked = int(engine.get("next_trial_id", len(self.log.trials)))
+        self.strategy.load_state_dict(state)
+        self.state.generation = int(engine.get("generation", 0))
+
+    # -- the loop -------------------------------------------------------------
+
+    def _loop(self) -> str:
+        if self.log.final_phase is not None:
+            outcome = self.log.final_phase["outcome"]
+        else:
+            outcome = self._search()
         if outcome != "interrupted":
-            self._final_retrain(state, pending, cache, outcome)
+            self._final_retrain(outcome)
         return outcome
 
-    def _search(self, state: RunState, pending: list[dict[str, Any]], cache: dict[str, Trial]) -> str:
-        cached_batches = 0
+    def _search(self) -> str:
+        self.executor.start(self.job, self._on_progress, self._stopping)
+        self._advance()
         while True:
-            if not pending:
-                if not self._budget_left(state):
-                    return "budget_exhausted"
-                proposals = self.strategy.ask()
-                if not proposals:
-                    return "finished"
-                pending = self._new_batch(state, prescreen.screen(self, state, proposals))
-            prescreen.record_pruned(self, state, pending)
-            trained_in_batch, complete = self._evaluate_batch(state, pending, cache, count_budget=True)
-            if not complete:
-                return "budget_exhausted"  # the trial or time budget ran out inside the batch
-            if trained_in_batch == 0:
-                cached_batches += 1
-                if cached_batches >= MAX_CACHED_BATCHES:
-                    return "exhausted"
+            if self._stopping():
+                return "interrupted"
+            self._submit()
+            if not self.state.in_flight:
+                if self._out_of_time() or (not self.queue and self.told == self.asked):
+                    return self._outcome()
+                if not self.queue:
+                    raise RuntimeError(f"engine stalled: trials {self.told}..{self.asked - 1} are neither "
+                                       "running, queued nor finished")
+                continue
+            self.writer.flush()
+            for task, result in self.executor.wait(timeout=0.2):
+                self._finish(task, result)
+            self._advance()
+            self._maybe_snapshot()
+
+    def _outcome(self) -> str:
+        if self.cached_in_a_row >= MAX_CACHED_IN_A_ROW:
+            return "exhausted"
+        if self.strategy_done and self.told == self.asked:
+            return "finished"
+        return "budget_exhausted"
+
+    def _out_of_time(self) -> bool:
+        return self.config.time_budget is not None and self.state.elapsed() >= self.config.time_budget
+
+    def _budget_left(self) -> int:
+        """How many more evaluations the trial budget allows (a large number when only time bounds the run)."""
+        if self._out_of_time() or self.cached_in_a_row >= MAX_CACHED_IN_A_ROW:
+            return 0
+        if self.max_trials is None:
+            return 1 << 30
+        return max(0, self.max_trials - self.planned)
+
+    def _advance(self) -> None:
+        """Fill the window, then tell finished trials in id order, filling the window after each tell."""
+        self._fill()
+        while self.told in self.finished:
+            trial = self.finished.pop(self.told)
+            generation = self.strategy.generation
+            self._call_strategy(self.strategy.tell, trial)
+            if self.pruner is not None and not trial.meta.get("final"):
+                self.pruner.tell(trial)
+            self.told += 1
+            if not trial.meta.get("final"):
+                self._since_generation.append(trial)
+            if self.strategy.generation != generation:
+                self._generation_done()
+            self._fill()
+
+    def _fill(self) -> None:
+        while not self.strategy_done and self.asked < self.told + self.window and not self._stopping():
+            room = min(self.told + self.window - self.asked, self._budget_left())
+            if room <= 0:
+                return
+            group = prescreen.group_size(self.config) if self.config.prescreen else 1
+            proposals = self._call_strategy(self.strategy.ask, room * group)
+            if not proposals:
+                if self.told == self.asked:
+                    self.strategy_done = True
+                return
+            if len(proposals) > room * group:
+                raise ConfigError(f"strategy {self.config.strategy!r} returned {len(proposals)} proposals "
+                                  f"when asked for at most {room * group}")
+            if group > 1:
+                proposals = prescreen.screen(self, proposals, self.asked)
+            for proposal in proposals:
+                self._register(proposal)
+
+    def _call_strategy(self, method: Callable, *args: Any) -> Any:
+        start = time.monotonic()
+        self._in_strategy = True
+        try:
+            out = method(*args)
+        finally:
+            self._in_strategy = False
+        if time.monotonic() - start > EXPENSIVE_CALL:
+            self._snapshot()
+        return out
+
+    def _maybe_snapshot(self) -> None:
+        now = time.monotonic()
+        if now - self._last_snapshot > SNAPSHOT_INTERVAL:
+            self._snapshot()
+        every = self.config.checkpoint_frequency
+        due = (len(self.log.trials) - self._trials_at_checkpoint >= every) if every else (
+            now - self._last_checkpoint > CHECKPOINT_INTERVAL)
+        if due:
+            self._checkpoint()
+
+    def _register(self, proposal: Proposal, final: bool = False) -> None:
+        """Number a new proposal; replayed ones are matched with what the journal recorded."""
+        tid = self.asked
+        self.asked += 1
+        recorded = self.log.trials.get(tid) or self.log.pending.get(tid)
+        pending = PendingTrial(tid, proposal.arch, trial_seed(self.config.seed, tid), proposal.protocol,
+                               dict(proposal.meta), self.pruner.rule() if self.pruner and not final else None)
+        if final:
+            pending.meta["final"] = True
+        if recorded is not None and recorded.arch != proposal.arch and not self.warned_replay:
+            self.warned_replay = True
+            log.warning("strategy %r proposed trial %d differently on resume than before; the recorded trial is "
+                        "kept (the strategy is not deterministic)", self.config.strategy, tid)
+        if tid in self.log.trials:
+            trial = self.log.trials[tid]
+            self.finished[tid] = trial
+            if prescreen.evaluated(trial):
+                self.planned += 1
+                self.cached_in_a_row = 0
             else:
-                cached_batches = 0
-            done = {t.trial_id: t for t in state.trials}
-            batch = [done[int(p["trial_id"])] for p in pending]
-            self.strategy.tell(batch)
-            pending = []
-            self._pending_cache = pending
-            progress = self.strategy.progress()
-            state.generation += 1
-            # no commit here: the next batch's commit (or the final one) writes this too, and a run
-            # killed before then still holds the finished batch, so resume repeats the same tell
-            with self._critical_section():
-                self.store.add_generation(state.generation - 1, [t.trial_id for t in batch], progress)
-                self._save_engine_state(state, pending)
-            self.manager.hook.snas_generation_finished(
-                run=state, generation=state.generation - 1, trials=batch, progress=progress
-            )
+                self.cached_in_a_row += trial.cached_from is not None
+            return
+        if tid in self.log.pending:
+            pending = self.log.pending[tid]
+            self._admit(pending, journal=False)
+            return
+        self._admit(pending, journal=True)
 
-    def _new_batch(self, state: RunState, proposals: list[Proposal], **extra: Any) -> list[dict[str, Any]]:
-        """Give proposals trial ids and save them before any is evaluated."""
-        first = self._next_trial_id(state, [])
-        pending = [
-            {
-                "trial_id": first + i,
-                "architecture": p.arch.to_dict(),
-                "protocol": p.protocol,
-                "meta": p.meta,
-                **extra,
-            }
-            for i, p in enumerate(proposals)
-        ]
-        self._pending_cache = pending
+    def _admit(self, pending: PendingTrial, journal: bool) -> None:
+        """Decide what happens to a pending trial: cache hit, twin of a running one, pruned, or evaluation."""
+        tid = pending.trial_id
+        if journal:
+            self._record([{"kind": "proposed", "trial": pending.to_record()}])
+        screened = pending.meta.get("prescreen")
+        if screened and not screened.get("kept", True):
+            self._complete(prescreen.pruned_trial(pending, screened))
+            return
+        fp = pending.arch.fingerprint
+        hit = self.cache.get(fp)
+        if hit is not None and _covers(hit.protocol, pending.protocol):
+            self.cached_in_a_row += 1
+            self._complete(_cached(pending, hit))
+            return
+        running_id = self.evaluating.get(fp)
+        if running_id is not None and _covers(self.pending[running_id].protocol, pending.protocol):
+            self.cached_in_a_row += 1
+            self.pending[tid] = pending
+            self.twins.setdefault(running_id, []).append(tid)
+            return
+        self.cached_in_a_row = 0
+        self.planned += 1
+        self.pending[tid] = pending
+        self.evaluating[fp] = tid
+        self.queue.append(tid)
+
+    def _submit(self) -> None:
+        while self.queue and len(self.state.in_flight) < self.executor.slots:
+            if self._out_of_time():
+                return
+            tid = self.queue.popleft()
+            pending = self.pending[tid]
+            deadline = None
+            if self.config.time_budget is not None:
+                deadline = time.time() + max(0.0, self.config.time_budget - self.state.elapsed())
+            self.state.in_flight[tid] = pending
+            context = {"rule": pending.rule} if pending.rule is not None else {}
+            self.executor.submit(EvaluationTask(tid, pending.arch, pending.seed, pending.protocol, deadline, context))
+            self.manager.hook.snas_trial_started(run=self.state, trial=pending)
+            self._write_live()
+
+    def _on_progress(self, progress: TrialProgress) -> None:
+        if progress.trial_id not in self.state.in_flight:
+            return
+        self.state.progress[progress.trial_id] = progress
+        self.manager.hook.snas_trial_progress(run=self.state, progress=progress)
+        self._write_live()
+
+    def _finish(self, task: EvaluationTask, result: TrialResult) -> None:
+        tid = task.trial_id
+        if tid not in self.state.in_flight:
+            return  # a result for a task the engine gave up on
+        if self._stopping() and result.status == "cut_short":
+            return  # stopped from outside: the trial did not run, it stays pending for resume
+        pending = self.pending[tid]
+        trial = Trial(
+            trial_id=tid, arch=pending.arch, status=result.status if result.status != "ok" or result.ok else "failed",
+            score=result.score if result.status != "failed" and _finite(result.score) else None,
+            protocol=pending.protocol, metrics=dict(result.metrics),
+            curves={k: [float(x) for x in v] for k, v in result.curves.items()},
+            error=result.error if result.status != "ok" else None, duration=float(result.duration),
+            started=time.time() - float(result.duration), seed=pending.seed, meta=dict(pending.meta),
+        )
+        del self.state.in_flight[tid]
+        self.state.progress.pop(tid, None)
+        if self.evaluating.get(pending.arch.fingerprint) == tid:
+            del self.evaluating[pending.arch.fingerprint]
+        self._complete(trial, result.weights)
+        for twin in self.twins.pop(tid, []):
+            self._complete(_cached(self.pending[twin], trial))
+        self._write_live()
+
+    def _complete(self, trial: Trial, weights: dict[str, Any] | None = None) -> None:
+        """Make a finished trial durable, account for it, and queue it to be told."""
+        tid = trial.trial_id
+        keep = weights is not None and better(trial, self.state.best)
+        now = time.monotonic()
+        # Written before it is told: a killed process (SIGKILL included) loses nothing finished. Synced
+        # to the disk too (against power loss) unless trials are so short that a sync each would cost
+        # more than the trial: then at least once a second.
+        sync = trial.duration >= SYNC_EACH_TRIAL_ABOVE or now - self._last_sync >= SYNC_INTERVAL
         with self._critical_section():
-            self._save_engine_state(state, pending)
-            self.store.commit()
-        return pending
+            if keep:
+                self.writer.write_weights(tid, weights)
+            self._record([{"kind": "trial", "trial": trial.to_record(), "weights": keep}], durable=sync)
+            if not sync:
+                self.writer.flush()
+            self.log.add_trial(trial, keep)
+        self.pending.pop(tid, None)
+        self._remember(trial)
+        if self.state.best is trial:
+            self._write_best_json(trial)
+        if not trial.meta.get("final"):
+            self.finished[tid] = trial
+        self.manager.hook.snas_trial_finished(run=self.state, trial=trial)
 
-    def _evaluate_batch(
-        self, state: RunState, pending: list[dict[str, Any]], cache: dict[str, Trial], count_budget: bool
-    ) -> tuple[int, bool]:
-        """Evaluate the batch's unfinished proposals; returns (trained, whether all finished)."""
-        self._pending_cache = pending
-        done = {t.trial_id for t in state.trials}
-        todo: list[tuple[EvaluationTask, dict[str, Any]]] = []
-        for p in pending:
-            tid = int(p["trial_id"])
-            if tid in done:
-                continue
-            arch = Architecture.from_dict(p["architecture"])
-            hit = cache.get(arch.fingerprint)
-            if hit is not None and (hit.protocol == p["protocol"] or hit.protocol == "full"):
-                self._record(state, self._cached_trial(tid, arch, hit, p), None)
-                continue
-            todo.append((EvaluationTask(tid, arch, trial_seed(self.config.seed, tid), p["protocol"]), p))
-        if count_budget and state.max_trials is not None:
-            todo = todo[: max(0, state.max_trials - state.trained)]
-        by_id = {task.trial_id: p for task, p in todo}
-        trained = 0
-        if todo:
-            for task, result in self.executor.run([t for t, _ in todo], self.job):
-                trial = self._trial_from_result(task, result, by_id[task.trial_id])
-                if trial.fingerprint not in cache or (trial.protocol == "full" and cache[trial.fingerprint].protocol != "full"):
-                    cache[trial.fingerprint] = trial
-                trained += 1
-                self._record(state, trial, result)
-                if count_budget and state.time_budget is not None and state.elapsed() >= state.time_budget:
-                    break
-        done = {t.trial_id for t in state.trials}
-        return trained, all(int(p["trial_id"]) in done for p in pending)
+    def _generation_done(self) -> None:
+        generation = self.state.generation
+        batch, self._since_generation = self._since_generation, []
+        ids = [t.trial_id for t in batch]
+        progress = self.strategy.progress()
+        self._record([{"kind": "generation", "generation": generation, "trials": ids, "progress": progress}])
+        self.state.generation += 1
+        self.manager.hook.snas_generation_finished(run=self.state, generation=generation, trials=batch,
+                                                   progress=progress)
 
-    def _final_retrain(
-        self, state: RunState, pending: list[dict[str, Any]], cache: dict[str, Trial], outcome: str
-    ) -> None:
+    def _final_retrain(self, outcome: str) -> None:
         """Retrain the best reduced-protocol architectures with the full protocol.
 
         Scores from a reduced protocol (fast mode) only rank candidates; the
         run's result always comes from full training. The retraining happens
         after the budget and does not count against it.
         """
-        if not pending:
-            full = {t.fingerprint for t in state.trials if t.protocol == "full" and t.cached_from is None}
-            candidates = sorted(
-                (t for t in state.trials if t.ok and t.protocol != "full" and t.cached_from is None
-                 and t.fingerprint not in full),
-                key=lambda t: t.score,
-                reverse=True,
-            )
+        if self.log.final_phase is None:
+            full = {t.fingerprint for t in self.state.trials if t.protocol == "full" and t.cached_from is None}
+            candidates = sorted((t for t in self.state.trials if t.ok and t.protocol != "full"
+                                 and t.cached_from is None and t.fingerprint not in full),
+                                key=lambda t: (-t.score, t.trial_id))
             chosen: list[Trial] = []
             for t in candidates:
                 if t.fingerprint not in {c.fingerprint for c in chosen}:
@@ -484,62 +795,71 @@ class Engine:
                     break
             if not chosen:
                 return
-            proposals = [Proposal(t.arch, "full", {"retrain_of": t.trial_id}) for t in chosen]
-            pending = self._new_batch(state, proposals, final=True, outcome=outcome)
-        self._evaluate_batch(state, pending, cache, count_budget=False)
-        self._pending_cache = []
+            self._record([{"kind": "final_phase", "outcome": outcome}])
+            self.asked = max(self.asked, max(self.log.pending, default=-1) + 1, max(self.log.trials, default=-1) + 1)
+            for t in chosen:
+                self._register(Proposal(t.arch, "full", {"retrain_of": t.trial_id}), final=True)
+        else:
+            for tid, pending in sorted(self.log.pending.items()):
+                if pending.meta.get("final") and tid not in self.pending:
+                    self._admit(pending, journal=False)
+        self.executor.start(self.job, self._on_progress, self._stopping)
+        time_budget, self.config.time_budget = self.config.time_budget, None  # not counted against the budget
+        try:
+            while self.queue or self.state.in_flight:
+                if self._stopping():
+                    raise SearchInterrupted("stopped during the final retraining")
+                self._submit()
+                self.writer.flush()
+                for task, result in self.executor.wait(timeout=0.2):
+                    self._finish(task, result)
+        finally:
+            self.config.time_budget = time_budget
 
-    def _cached_trial(self, trial_id: int, arch: Architecture, hit: Trial, proposal: dict[str, Any]) -> Trial:
-        return Trial(
-            trial_id=trial_id,
-            arch=arch,
-            status=hit.status,
-            score=hit.score,
-            protocol=hit.protocol,
-            metrics=dict(hit.metrics),
-            curves=dict(hit.curves),
-            error=hit.error,
-            duration=0.0,
-            started=time.time(),
-            seed=hit.seed,
-            cached_from=hit.trial_id,
-            meta=dict(proposal.get("meta") or {}),
-        )
+    def _close(self, status: str) -> None:
+        """Stop workers, record the final status, fold everything into run.h5.
 
-    def _trial_from_result(self, task: EvaluationTask, result: TrialResult, proposal: dict[str, Any]) -> Trial:
-        return Trial(
-            trial_id=task.trial_id,
-            arch=task.arch,
-            status="ok" if result.ok else "failed",
-            score=result.score if result.ok else None,
-            protocol=task.protocol,
-            metrics=dict(result.metrics),
-            curves={k: [float(x) for x in v] for k, v in result.curves.items()},
-            error=result.error if not result.ok else None,
-            duration=float(result.duration),
-            started=time.time() - float(result.duration),
-            seed=task.seed,
-            meta=dict(proposal.get("meta") or {}),
-        )
-
-    def _record(self, state: RunState, trial: Trial, result: TrialResult | None) -> None:
-        with self._critical_section():
-            self.store.add_trial(trial)
-            state.trials.append(trial)
-            if better(trial, state.best) and trial.cached_from is None:
-                state.best = trial
-                self.store.set_best(trial.trial_id, result.weights if result is not None else None)
-                self._write_best_json(trial)
-            if len(state.trials) % self.config.checkpoint_frequency == 0:
-                self._save_engine_state(state, self._pending_cache)
-                self.store.commit()
-        self.manager.hook.snas_trial_finished(run=state, trial=trial)
+        Best effort when the run failed (a full disk, say): what cannot be
+        written is left to the journal already on disk, so the error that
+        ended the run is the one the user sees.
+        """
+        self._closing = True
+        self.state.status = status
+        with contextlib.suppress(Exception):
+            if self.state.in_flight:
+                self.executor.cancel()
+        with contextlib.suppress(Exception):
+            self.executor.close()
+        self.state.in_flight.clear()
+        self.state.progress.clear()
+        try:
+            if status != "failed":
+                self._snapshot()
+            self._record([{"kind": "status", "status": status, "elapsed": self.state.elapsed()}], durable=True)
+            self._checkpoint()
+            self._write_live(force=True)
+        except Exception:
+            if status != "failed":
+                raise
 
     def _write_best_json(self, trial: Trial) -> None:
-        target = self.store.path.parent / "best_architecture.json"
+        target = self.writer.folder / "best_architecture.json"
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(trial.arch.to_json() + "\n")
         tmp.replace(target)
+
+
+def _covers(have: str, want: str) -> bool:
+    """Whether a result under protocol ``have`` answers a proposal for ``want`` (full answers everything)."""
+    return have == want or have == "full"
+
+
+def _cached(pending: PendingTrial, hit: Trial) -> Trial:
+    return Trial(
+        trial_id=pending.trial_id, arch=pending.arch, status=hit.status, score=hit.score, protocol=hit.protocol,
+        metrics=dict(hit.metrics), curves=dict(hit.curves), error=hit.error, duration=0.0, started=time.time(),
+        seed=hit.seed, cached_from=hit.trial_id, meta=dict(pending.meta),
+    )
 
 
 def run_search(
@@ -549,12 +869,15 @@ def run_search(
     resume: bool = False,
     manager: PluginManager | None = None,
     observers: list[Any] = (),
+    stop: threading.Event | None = None,
+    allow_changed_data: bool = False,
 ) -> "RunResult":
-    """Run (or resume) the search described by ``config``, writing ``path``."""
+    """Run (or resume) the search described by ``config``, writing the run folder of ``path``."""
     manager = manager or get_plugin_manager()
     registered = [manager.register(o) for o in observers]
     try:
-        return Engine(config, manager).run(Path(path), resume=resume)
+        return Engine(config, manager, stop=stop, allow_changed_data=allow_changed_data).run(Path(path),
+                                                                                              resume=resume)
     finally:
         for name in registered:
             manager.unregister(name=name)

@@ -28,9 +28,14 @@ implements them, in no guaranteed order; their return values are ignored.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:  # the hooks' argument types, for readers and type checkers
+    from snas.engine import RunState
+    from snas.interfaces import PendingTrial, Trial, TrialProgress
+    from snas.result import RunResult
 
 PROJECT_NAME = "snas"
 
@@ -60,15 +65,19 @@ def snas_register_families() -> list[type]:
 
 @hookspec
 def snas_register_strategies() -> list[type]:
-    """Return search-strategy classes (subclasses of :class:`snas.Strategy`).
+    """Return search-strategy classes (subclasses of :class:`snas.Strategy`, or :class:`snas.BatchStrategy`).
 
-    Instantiated as ``cls(space, options, rng)``: ``space`` is the
-    :class:`snas.JointSpace` of the families taking part, ``options`` an
-    instance of ``cls.Options`` built from user settings, ``rng`` a
-    ``numpy.random.Generator`` seeded from the run seed. The strategy must
-    draw all randomness from ``rng`` (or generators it seeds from it) and put
-    everything it needs to continue into ``state_dict()``, so that a resumed
-    run proposes exactly what the uninterrupted run would have.
+    Instantiated in the driver process as ``cls(space, options, rng)``:
+    ``space`` is the :class:`snas.JointSpace` of the families taking part,
+    ``options`` an instance of ``cls.Options`` built from user settings,
+    ``rng`` a ``numpy.random.Generator`` seeded from the run seed. Then
+    ``setup(context)`` gives it the data, device and objectives. The engine
+    calls ``ask(n)`` for up to ``n`` proposals whenever places in its window
+    are free and ``tell(trial)`` with each finished trial in trial-id order.
+    The strategy must draw all randomness from ``rng`` (or generators it
+    seeds from it) and put everything it needs to continue into
+    ``state_dict()``, so that a resumed run proposes exactly what the
+    uninterrupted run would have.
     """
 
 
@@ -89,12 +98,15 @@ def snas_register_datasets() -> list[type]:
 def snas_register_evaluators() -> list[type]:
     """Return evaluator classes (subclasses of :class:`snas.Evaluator`).
 
-    Instantiated as ``cls(options)``. ``evaluate(arch, family, data, seed=,
-    device=, protocol=)`` returns a :class:`snas.TrialResult` whose
-    ``score`` is to be maximized. It must be deterministic for a given seed
-    on a given device. Failures (exceptions, NaN losses, out of memory) may be
-    raised or returned as ``TrialResult.failed(...)``; either way the engine
-    records a failed trial and the search goes on.
+    Instantiated as ``cls(options)`` in every process that evaluates
+    (worker processes and cluster nodes included). ``evaluate(arch, family,
+    data, seed=, device=, protocol=)`` returns a :class:`snas.TrialResult`
+    whose ``score`` is to be maximized. It must be deterministic for a given
+    seed on a given device. Failures (exceptions, NaN losses, out of memory)
+    may be raised or returned as ``TrialResult.failed(...)``; either way the
+    engine records a failed trial and the search goes on. While it runs,
+    :func:`snas.current_trial` reports progress (``report``) and says when to
+    stop early (``should_stop``: the time budget is over or the run stops).
     """
 
 
@@ -102,10 +114,14 @@ def snas_register_evaluators() -> list[type]:
 def snas_register_executors() -> list[type]:
     """Return executor classes (subclasses of :class:`snas.Executor`).
 
-    Instantiated as ``cls(options, num_workers=, devices=)``. ``run(tasks,
-    job)`` evaluates every task (``job.evaluate(task)`` does the work in
-    whatever process it is called) and yields ``(task, result)`` pairs as
-    they finish. ``close()`` releases workers at the end of the run.
+    Instantiated in the driver process as ``cls(options, num_workers=,
+    devices=, threads=)``. The engine calls ``start(job, on_progress)``,
+    ``submit(task)`` while fewer than ``slots`` tasks run, ``wait(timeout)``
+    for finished ``(task, result)`` pairs, ``cancel()`` when the run stops
+    early and ``close()`` at the end. ``job.evaluate(task, device=,
+    on_progress=, stop_requested=)`` does the work in whatever process it is
+    called; progress must reach ``on_progress`` in the driver process. A
+    task whose worker dies finishes as a failed result; it never ends the run.
     """
 
 
@@ -124,6 +140,18 @@ def snas_register_exporters() -> list[type]:
 
 
 @hookspec
+def snas_register_pruners() -> list[type]:
+    """Return pruner classes (subclasses of :class:`snas.Pruner`).
+
+    Instantiated as ``cls(options)`` in the driver (where ``tell`` and
+    ``rule`` run) and in every process that evaluates trials (where
+    ``prune`` runs, from the trial's :func:`snas.current_trial` reports).
+    ``rule()`` must depend only on the trials told so far, so that a run
+    prunes the same trials on every executor and after a resume.
+    """
+
+
+@hookspec
 def snas_register_commands(cli: Any) -> None:
     """Add commands to the ``snas`` command line.
 
@@ -134,40 +162,72 @@ def snas_register_commands(cli: Any) -> None:
 
 
 # -- observer hooks ---------------------------------------------------------
+#
+# Observer hooks run in the driver process (the one running the engine), on
+# the engine's thread, between its steps: every implementation is called, in
+# no guaranteed order, and return values are ignored. They must return
+# quickly (the engine waits), must not modify what they receive, and must not
+# call back into the engine. An exception raised in one ends the run as a
+# failure, except KeyboardInterrupt, which stops it cleanly. A process that is
+# not running the search follows a run with :func:`snas.follow` instead.
 
 
 @hookspec
-def snas_run_started(run: Any) -> None:
-    """A run started or resumed.
+def snas_run_started(run: RunState) -> None:
+    """A run started or resumed; nothing has been asked of the strategy in this session yet.
 
     ``run`` is the :class:`snas.engine.RunState`: its ``config``, ``path``
-    (the run file), ``budget``, ``trials`` finished so far (non-empty on
-    resume) and ``best``. Do not modify it.
+    (the run file), ``max_trials``, ``time_budget``, ``objectives``,
+    ``window``, and on resume the ``trials`` finished so far and the ``best``.
+    The run file exists and is resumable when this fires.
     """
 
 
 @hookspec
-def snas_trial_finished(run: Any, trial: Any) -> None:
-    """A trial finished and has been written to the run file.
+def snas_trial_started(run: RunState, trial: PendingTrial) -> None:
+    """A trial was handed to the executor (it is in ``run.in_flight``).
 
-    ``trial`` is a :class:`snas.Trial` (failed and cached trials included:
-    check ``trial.status`` and ``trial.cached_from``).
+    Its proposal is in the run's journal (not necessarily synced yet). Cache
+    hits and trials waiting for an identical running one never start.
     """
 
 
 @hookspec
-def snas_generation_finished(run: Any, generation: int, trials: list, progress: dict) -> None:
-    """A strategy's batch (a generation, a round) was evaluated and told to it.
+def snas_trial_progress(run: RunState, progress: TrialProgress) -> None:
+    """A running trial reported progress (``phase``, ``step`` of ``total``, latest ``metrics``).
 
-    ``generation`` counts batches from 0, ``trials`` are the batch's trials,
-    ``progress`` is the strategy's ``progress()`` (diversity, level, …).
+    Relayed from whatever process evaluates the trial; progress is not
+    recorded in the run file (``live.json`` in the run folder shows the
+    latest of each trial in flight to other processes).
     """
 
 
 @hookspec
-def snas_run_finished(run: Any, result: Any) -> None:
-    """A run ended, normally or by interruption; the run file is closed.
+def snas_trial_finished(run: RunState, trial: Trial) -> None:
+    """A trial finished and is durable in the run file (synced to disk) before this fires.
+
+    ``trial`` is a :class:`snas.Trial`: failed, pruned, cut short and cached
+    trials included (check ``trial.status`` and ``trial.cached_from``).
+    Trials finish in any order; the strategy is told them in id order, after
+    this hook, possibly later.
+    """
+
+
+@hookspec
+def snas_generation_finished(run: RunState, generation: int, trials: list[Trial], progress: dict[str, Any]) -> None:
+    """The strategy's generation counter grew: a generation, round or batch was told to it.
+
+    ``generation`` counts from 0; ``trials`` are those told since the previous
+    generation; ``progress`` is the strategy's ``progress()`` (diversity,
+    complexity level, surrogate accuracy…), recorded in the run file.
+    """
+
+
+@hookspec
+def snas_run_finished(run: RunState, result: RunResult) -> None:
+    """A run ended, normally or by interruption; the run file is closed and complete.
 
     ``result`` is the :class:`snas.RunResult`; ``result.status`` is
-    ``"finished"``, ``"interrupted"`` or ``"budget_exhausted"``.
+    ``"finished"`` (the strategy ended), ``"budget_exhausted"``,
+    ``"exhausted"`` (only repeats were proposed) or ``"interrupted"``.
     """

@@ -1,4 +1,4 @@
-"""The result of a run, read back from its run file."""
+"""The result of a run, read back from its run folder."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from typing import Any
 import attrs
 
 from snas.errors import RunFileError
-from snas.interfaces import Trial
+from snas.interfaces import Objective, PendingTrial, Trial
+from snas.objectives import best_of, parse_objectives, pareto_front
 from snas.space import Architecture
-from snas.store import RunStore
+from snas.store import RunLog, read_run
 
 
 @attrs.define
 class RunResult:
-    """A finished (or interrupted) run: configuration, every trial, the best one.
+    """A run as it stands: configuration, every finished trial, the best one, the non-dominated set.
 
-    Returned by :func:`snas.search` and :func:`snas.load_run`.
+    Returned by :func:`snas.search` and :func:`snas.load_run`; a run that is
+    still being written can be loaded at any moment and shows every trial
+    finished before it was read.
     """
 
     path: Path
@@ -27,40 +30,86 @@ class RunResult:
     best: Trial | None
     data_info: dict[str, Any]
     plugins: dict[str, Any]
-    engine_state: dict[str, Any] | None
     format_version: int
     snas_version: str
     generations: list[dict[str, Any]] = attrs.field(factory=list)
+    #: the non-dominated trials for the run's objectives
+    front: list[Trial] = attrs.field(factory=list)
+    objectives: tuple[Objective, ...] = ()
+    #: proposals recorded but not finished: in flight, or not run when the run stopped
+    pending: list[PendingTrial] = attrs.field(factory=list)
+    #: the signal that stopped the run in this process (set by the engine, not stored)
+    stopped_by: int | None = None
+    _log: RunLog | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
-        """Read a run file (read-only: it is never modified)."""
-        with RunStore.open(path) as store:
-            trials = store.trials()
-            best_id = store.best_trial_id()
-            best = next((t for t in trials if t.trial_id == best_id), None)
-            return cls(
-                path=store.path,
-                config=store.config(),
-                status=store.status,
-                trials=trials,
-                best=best,
-                data_info=store.data_info(),
-                plugins=store.plugins(),
-                engine_state=store.engine_state(),
-                format_version=store.format_version,
-                snas_version=store.snas_version,
-                generations=store.generations(),
-            )
+        """Read a run file or run folder (read-only: it is never modified)."""
+        log = read_run(path)
+        return cls.from_log(log)
+
+    @classmethod
+    def from_log(cls, log: RunLog) -> "RunResult":
+        """The result a :class:`~snas.store.RunLog` describes."""
+        trials = log.sorted_trials()
+        try:
+            objectives = parse_objectives(log.config.get("objectives") or ())
+        except Exception:  # a damaged configuration must not hide the trials
+            objectives = parse_objectives(())
+        return cls(
+            path=log.path,
+            config=log.config,
+            status=log.status,
+            trials=trials,
+            best=best_of(trials),
+            data_info=log.data_info,
+            plugins=log.plugins,
+            format_version=log.format_version,
+            snas_version=log.snas_version,
+            generations=list(log.generations),
+            front=pareto_front(trials, objectives),
+            objectives=objectives,
+            pending=[log.pending[i] for i in sorted(log.pending)],
+            log=log,
+        )
 
     @property
     def best_architecture(self) -> Architecture | None:
         return self.best.arch if self.best else None
 
+    def weights(self, trial_id: int) -> dict[str, Any] | None:
+        """The trained ``state_dict`` of ``trial_id`` (CPU tensors), if the run kept it."""
+        log = self._log or read_run(self.path)
+        weights = log.weights(trial_id)
+        if weights is None and self.status == "running":  # the file may have moved on since we read it
+            weights = read_run(self.path).weights(trial_id)
+        return weights
+
     def best_weights(self) -> dict[str, Any] | None:
         """The trained best model's ``state_dict`` (CPU tensors)."""
-        with RunStore.open(self.path) as store:
-            return store.best_weights()
+        return self.weights(self.best.trial_id) if self.best is not None else None
+
+    def model(self, trial_id: int, manager: Any = None) -> Any:
+        """Rebuild the trained model of ``trial_id`` (``eval()`` mode, on the CPU).
+
+        Raises :class:`RunFileError` when the run did not keep its weights.
+        """
+        from snas.plugins import get_plugin_manager
+
+        trial = next((t for t in self.trials if t.trial_id == trial_id), None)
+        if trial is None:
+            raise RunFileError(f"{self.path}: the run has no finished trial {trial_id}")
+        weights = self.weights(trial_id)
+        if weights is None:
+            raise RunFileError(f"{self.path}: the weights of trial {trial_id} are not stored in the run")
+        manager = manager or get_plugin_manager()
+        model = manager.get_family(trial.arch.family).build(trial.arch, self.input_shape, self.num_classes)
+        try:
+            model.load_state_dict(weights)
+        except (RuntimeError, KeyError) as exc:
+            raise RunFileError(f"{self.path}: the stored weights of trial {trial_id} do not fit its "
+                               f"architecture ({str(exc).splitlines()[0]})") from None
+        return model.eval()
 
     def best_model(self, manager: Any = None) -> Any:
         """Rebuild the trained best model (``eval()`` mode, on the CPU).
@@ -68,18 +117,9 @@ class RunResult:
         Raises :class:`RunFileError` when the run has no successful trial or
         its weights were not stored.
         """
-        from snas.plugins import get_plugin_manager
-
         if self.best is None:
             raise RunFileError(f"{self.path}: the run has no successful trial, so no best model")
-        weights = self.best_weights()
-        if weights is None:
-            raise RunFileError(f"{self.path}: the best trial's weights are not stored in the run file")
-        manager = manager or get_plugin_manager()
-        family = manager.get_family(self.best.arch.family)
-        model = family.build(self.best.arch, self.input_shape, self.num_classes)
-        model.load_state_dict(weights)
-        return model.eval()
+        return self.model(self.best.trial_id, manager)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -129,7 +169,14 @@ class RunResult:
             "config": self.config,
             "data": self.data_info,
             "plugins": self.plugins,
+            "objectives": [str(o) for o in self.objectives],
             "trials": [{**t.summary(), "curves": t.curves} for t in self.trials],
+            "not_run": [p.to_record() for p in self.pending],
             "generations": self.generations,
             "best": best,
+            "pareto_front": [
+                {"trial_id": t.trial_id, "fingerprint": t.fingerprint,
+                 "objectives": {o.name: o.value(t) for o in self.objectives}}
+                for t in self.front
+            ],
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import snas
+
 import json
 import math
 
@@ -28,7 +30,7 @@ def _synthetic_score(arch) -> float:
 def _tell(strategy, proposals, first_id):
     trials = [Trial(first_id + i, p.arch, "ok", _synthetic_score(p.arch), meta=dict(p.meta))
               for i, p in enumerate(proposals)]
-    strategy.tell(trials)
+    strategy.tell_batch(trials)
     return first_id + len(trials)
 
 
@@ -97,7 +99,7 @@ def test_pnas_rises_through_levels_and_records_tau(manager):
                      random_candidates=5)
     next_id, levels, taus = 0, [], []
     for _ in range(4):
-        proposals = strategy.ask()
+        proposals = strategy.ask_batch()
         assert proposals
         for p in proposals:
             assert space.is_valid(p.arch, p.meta["level"])
@@ -119,15 +121,15 @@ def test_pnas_state_round_trip_through_json_continues_identically(manager):
     a = _pnas(manager, space, seed=3, initial_samples=5, top_k=3, num_expansions=4, random_candidates=4)
     next_id = 0
     for _ in range(2):
-        next_id = _tell(a, a.ask(), next_id)
-    proposals = a.ask()  # a pending batch is part of the state too
+        next_id = _tell(a, a.ask_batch(), next_id)
+    proposals = a.ask_batch()  # a pending batch is part of the state too
     state = json.loads(json.dumps(a.state_dict()))
     b = _pnas(manager, space, seed=99, initial_samples=5, top_k=3, num_expansions=4, random_candidates=4)
     b.load_state_dict(state)
     id_a = _tell(a, proposals, next_id)
     id_b = _tell(b, proposals, next_id)
     for _ in range(2):
-        pa, pb = a.ask(), b.ask()
+        pa, pb = a.ask_batch(), b.ask_batch()
         assert [p.arch for p in pa] == [p.arch for p in pb]
         assert [p.meta for p in pa] == [p.meta for p in pb]
         id_a, id_b = _tell(a, pa, id_a), _tell(b, pb, id_b)
@@ -152,9 +154,9 @@ def test_pnas_enas_combines_surrogate_and_shared_accuracy(manager, digits):
     space = _space(manager, families=("mlp",), level=1)
     strategy = _pnas(manager, space, name="pnas_enas", initial_samples=4, top_k=3, num_expansions=4,
                      random_candidates=4, shared_epochs=1)
-    strategy.bind(digits, __import__("torch").device("cpu"))
-    next_id = _tell(strategy, strategy.ask(), 0)
-    proposals = strategy.ask()
+    strategy.setup(snas.StrategyContext(digits, __import__("torch").device("cpu")))
+    next_id = _tell(strategy, strategy.ask_batch(), 0)
+    proposals = strategy.ask_batch()
     for p in proposals:
         assert 0.0 <= p.meta["predicted_shared"] <= 1.0
         assert "predicted_surrogate" in p.meta
@@ -176,11 +178,7 @@ def test_end_to_end_on_digits(name, tmp_path):
                          evaluator_options={"max_epochs": 5}, strategy_options=options)
     # five epochs take an MLP on digits to about 0.95 (measured best of the five: 0.975 and 0.981)
     assert len(result.trials) == 5 and result.best.score >= 0.9
-    from snas.store import RunStore
-
-    store = RunStore.open(tmp_path / "run" / "run.h5")
-    generations = store.generations()
-    store.close()
+    generations = snas.load_run(tmp_path / "run").generations
     assert [g["progress"]["round"] for g in generations] == [0, 1, 2][: len(generations)]
     assert "kendall_tau" in generations[1]["progress"]
 
@@ -191,14 +189,14 @@ def test_pnas_enas_resume_retrains_the_same_supernet(manager, digits):
     space = _space(manager, families=("mlp",), level=1)
     opts = dict(initial_samples=4, top_k=2, num_expansions=3, random_candidates=3, shared_epochs=1)
     a = _pnas(manager, space, seed=4, name="pnas_enas", **opts)
-    a.bind(digits, torch.device("cpu"))
-    next_id = _tell(a, a.ask(), 0)
-    next_id = _tell(a, a.ask(), next_id)  # a has trained its supernet
+    a.setup(snas.StrategyContext(digits, torch.device("cpu")))
+    next_id = _tell(a, a.ask_batch(), 0)
+    next_id = _tell(a, a.ask_batch(), next_id)  # a has trained its supernet
     state = json.loads(json.dumps(a.state_dict()))
     b = _pnas(manager, space, seed=11, name="pnas_enas", **opts)
-    b.bind(digits, torch.device("cpu"))
+    b.setup(snas.StrategyContext(digits, torch.device("cpu")))
     b.load_state_dict(state)  # b must retrain it from the stored seed
-    pa, pb = a.ask(), b.ask()
+    pa, pb = a.ask_batch(), b.ask_batch()
     assert [p.arch for p in pa] == [p.arch for p in pb]
     assert [p.meta for p in pa] == [p.meta for p in pb]
     assert b.importance == a.importance

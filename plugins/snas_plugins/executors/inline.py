@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import time
+from collections import deque
+from typing import Any
+
+import torch
 
 from snas import EvaluationTask, Executor, TrialResult, hookimpl
 
@@ -13,9 +17,36 @@ class Inline(Executor):
     name = "inline"
     description = "evaluate one trial at a time in this process"
 
-    def run(self, tasks: list[EvaluationTask], job: Any) -> Iterator[tuple[EvaluationTask, TrialResult]]:
-        for task in tasks:
-            yield task, job.evaluate(task, device=self.devices[0])
+    def __init__(self, options: Any, **kwargs: Any):
+        super().__init__(options, **kwargs)
+        self._queue: deque[EvaluationTask] = deque()
+
+    @property
+    def slots(self) -> int:
+        return 1
+
+    def submit(self, task: EvaluationTask) -> None:
+        self._queue.append(task)
+
+    def wait(self, timeout: float | None = None) -> list[tuple[EvaluationTask, TrialResult]]:
+        if not self._queue:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        task = self._queue.popleft()
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            result = self.job.evaluate(task, device=self.devices[0], on_progress=self.on_progress,
+                                       stop_requested=self.stop_requested)
+        finally:
+            if self.threads:
+                torch.set_num_threads(previous)
+        return [(task, result)]
+
+    def cancel(self) -> None:
+        self._queue.clear()
 
 
 @hookimpl

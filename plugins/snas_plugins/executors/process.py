@@ -1,25 +1,35 @@
-"""The ``process`` executor: a pool of worker processes spread over devices.
+"""The ``process`` executor: worker processes on this machine, one device each.
 
 Each worker loads the data set once, pins itself to one device (round-robin
-over ``--gpu-ids`` or the one ``--device``) and uses ``cpu_count // workers``
-threads, so two single-thread workers on a 2-core CPU train about 1.6x faster
-than one two-thread process. Workers ignore SIGINT: Ctrl-C is handled by the
-engine, which stops cleanly and keeps finished trials.
+over ``--gpu-ids``, or the one ``--device``) and trains with
+``--threads-per-trial`` torch threads (by default the CPU's cores shared out
+among the workers: two single-thread workers on a 2-core CPU train about 1.6x
+as fast as one two-thread process). Tasks and results travel over one pipe
+per worker; progress reports travel back the same way as they happen.
+
+A worker that dies (killed, out of memory, a crash in native code) costs only
+its trial: the pool starts a fresh worker and runs the trial again once; if
+that worker dies too, the trial is recorded as failed with the cause. Workers
+ignore SIGINT (Ctrl-C reaches the whole process group; the engine handles it)
+and stop on their own when the driver process disappears.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
-from typing import Any, Iterator
+import time
+from typing import Any
 
 import attrs
 
 from snas import EvaluationTask, Executor, TrialResult, hookimpl
 
-_worker_device: str | None = None
+#: attempts a trial gets when its worker dies under it
+ATTEMPTS = 2
 
 
 @attrs.frozen
@@ -27,20 +37,43 @@ class ProcessOptions:
     """``start_method``: how workers start (spawn is safe with CUDA and threads)."""
 
     start_method: str = attrs.field(default="spawn", validator=attrs.validators.in_(("spawn", "forkserver", "fork")))
-    threads_per_worker: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
 
 
-def _init_worker(devices: Any, threads: int) -> None:
-    global _worker_device
+def _worker_main(job: Any, device: str, threads: int, conn: Any, parent: int) -> None:
+    """A worker's life: prepare the job once, then evaluate tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(threads)
-    _worker_device = devices.get()
+    with contextlib.suppress(Exception):  # a failure here is reported by the first evaluation
+        job.prepare(device)
+    orphaned = lambda: os.getppid() != parent  # noqa: E731 - the driver died: stop the trial early
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        if orphaned():
+            return
+
+        def report(progress: Any) -> None:
+            conn.send(("progress", progress))
+
+        result = job.evaluate(task, device=device, on_progress=report, stop_requested=orphaned)
+        try:
+            conn.send(("result", task.trial_id, result))
+        except (BrokenPipeError, OSError):
+            return
 
 
-def _evaluate(job: Any, task: EvaluationTask) -> TrialResult:
-    return job.evaluate(task, device=_worker_device)
+@attrs.define
+class _Worker:
+    process: Any
+    conn: Any
+    device: str
+    task: EvaluationTask | None = None
 
 
 class ProcessPool(Executor):
@@ -50,43 +83,118 @@ class ProcessPool(Executor):
     description = "parallel worker processes, one device each (--num-workers, --gpu-ids)"
     Options = ProcessOptions
 
-    def __init__(self, options: ProcessOptions, *, num_workers: int = 1, devices: list[str] | None = None):
-        super().__init__(options, num_workers=num_workers, devices=devices)
-        self._pool: cf.ProcessPoolExecutor | None = None
+    def __init__(self, options: ProcessOptions, **kwargs: Any):
+        super().__init__(options, **kwargs)
+        self._workers: list[_Worker] = []
+        self._attempts: dict[int, int] = {}
+        self._ctx = multiprocessing.get_context(options.start_method)
 
-    def _ensure_pool(self) -> cf.ProcessPoolExecutor:
-        if self._pool is None:
-            ctx = multiprocessing.get_context(self.options.start_method)
-            devices = ctx.Queue()
-            for i in range(self.num_workers):
-                devices.put(self.devices[i % len(self.devices)])
-            threads = self.options.threads_per_worker or max(1, (os.cpu_count() or 1) // self.num_workers)
-            self._pool = cf.ProcessPoolExecutor(
-                max_workers=self.num_workers, mp_context=ctx, initializer=_init_worker, initargs=(devices, threads)
-            )
-        return self._pool
+    def start(self, job: Any, on_progress: Any, stop_requested: Any = lambda: False) -> None:
+        super().start(job, on_progress, stop_requested)
+        while len(self._workers) < self.num_workers:
+            self._workers.append(self._spawn(self.devices[len(self._workers) % len(self.devices)]))
 
-    def run(self, tasks: list[EvaluationTask], job: Any) -> Iterator[tuple[EvaluationTask, TrialResult]]:
-        pool = self._ensure_pool()
-        futures = {pool.submit(_evaluate, job, task): task for task in tasks}
+    def _threads(self) -> int:
+        return self.threads or max(1, (os.cpu_count() or 1) // self.num_workers)
+
+    def _spawn(self, device: str) -> _Worker:
+        parent_conn, child_conn = self._ctx.Pipe()
+        process = self._ctx.Process(target=_worker_main, daemon=True, name=f"snas-worker-{device}",
+                                    args=(self.job, device, self._threads(), child_conn, os.getpid()))
+        process.start()
+        child_conn.close()
+        return _Worker(process, parent_conn, device)
+
+    def submit(self, task: EvaluationTask) -> None:
+        worker = next((w for w in self._workers if w.task is None), None)
+        if worker is None:
+            raise RuntimeError("process executor: submit() with no free worker")
+        self._attempts[task.trial_id] = self._attempts.get(task.trial_id, 0) + 1
+        worker.task = task
         try:
-            for future in cf.as_completed(futures):
-                task = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # a worker that died (killed, out of memory) fails its trial only
-                    result = TrialResult.failed(f"worker process failed: {type(exc).__name__}: {exc}")
-                    if isinstance(exc, cf.process.BrokenProcessPool):
-                        self.close()
-                yield task, result
-        finally:
-            for future in futures:
-                future.cancel()
+            worker.conn.send(task)
+        except (BrokenPipeError, OSError):
+            pass  # the worker is dead; wait() notices and retries the task on a fresh one
+
+    def wait(self, timeout: float | None = None) -> list[tuple[EvaluationTask, TrialResult]]:
+        done: list[tuple[EvaluationTask, TrialResult]] = []
+        busy = [w for w in self._workers if w.task is not None]
+        if not busy:
+            if timeout:
+                time.sleep(timeout)
+            return done
+        waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+        ready = set(multiprocessing.connection.wait(waitables, timeout))
+        for worker in busy:
+            if worker.conn in ready:
+                self._drain(worker, done)
+            if worker.task is not None and not worker.process.is_alive():
+                self._drain(worker, done)  # the result may have arrived just before it ended
+                if worker.task is not None:
+                    self._lost(worker, done)
+        return done
+
+    def _drain(self, worker: _Worker, done: list) -> None:
+        try:
+            while worker.task is not None and worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "progress":
+                    self.on_progress(message[1])
+                elif message[0] == "result" and message[1] == worker.task.trial_id:
+                    done.append((worker.task, message[2]))
+                    self._attempts.pop(worker.task.trial_id, None)
+                    worker.task = None
+        except (EOFError, OSError):
+            pass
+
+    def _lost(self, worker: _Worker, done: list) -> None:
+        """The worker died under its task: replace it, and retry the task once."""
+        task = worker.task
+        code = worker.process.exitcode
+        cause = (f"killed by signal {signal.Signals(-code).name}" if code is not None and code < 0
+                 else f"exit status {code}")
+        with contextlib.suppress(OSError):
+            worker.conn.close()
+        index = self._workers.index(worker)
+        self._workers[index] = fresh = self._spawn(worker.device)
+        if self._attempts.get(task.trial_id, 0) < ATTEMPTS:
+            fresh.task = None
+            self.submit(task)
+            return
+        self._attempts.pop(task.trial_id, None)
+        done.append((task, TrialResult.failed(
+            f"worker process died ({cause}) twice while evaluating this trial, on {worker.device}")))
+
+    def cancel(self) -> None:
+        """Stop the trials in flight: their workers are ended (fresh ones start if the pool is used again)."""
+        for i, worker in enumerate(self._workers):
+            if worker.task is not None:
+                self._end(worker)
+                self._workers[i] = None  # type: ignore[call-overload]
+        self._workers = [w for w in self._workers if w is not None]
+        self._attempts.clear()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for worker in self._workers:
+            if worker.task is None:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+        deadline = time.monotonic() + 5
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            self._end(worker)
+        self._workers = []
+
+    @staticmethod
+    def _end(worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.terminate()
+            worker.process.join(2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        with contextlib.suppress(OSError):
+            worker.conn.close()
 
 
 @hookimpl

@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 import torch
 
-from snas import Architecture, ConfigError, Proposal, Strategy, Trial, hookimpl
+from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl
 from snas_plugins.strategies.surrogate import kendall_tau
 from snas_plugins.strategies.supernet import (
     Controller, Reinforce, SharedWeights, load_bound_data, path_params, seeded_generator, support, timed,
@@ -62,7 +62,7 @@ class ENASOptions:
     )
 
 
-class ENAS(Strategy):
+class ENAS(BatchStrategy):
     """Train shared weights and a controller, rank sampled paths, propose the best for full training."""
 
     name = "enas"
@@ -83,9 +83,9 @@ class ENAS(Strategy):
     def default_budget(cls, options: ENASOptions) -> int:
         return options.final_count
 
-    def bind(self, data: Any, device: Any) -> None:
-        """Receive the run's data set and training device (the engine calls this when it can)."""
-        self._bound_data, self._bound_device = data, device
+    def setup(self, context: Any) -> None:
+        """Keep the run's data set and training device: the supernet trains on them."""
+        self._bound_data, self._bound_device = context.data, context.device
 
     # -- the shared-weight phase ---------------------------------------------
 
@@ -157,7 +157,7 @@ class ENAS(Strategy):
 
     # -- ask / tell ----------------------------------------------------------------
 
-    def ask(self) -> list[Proposal]:
+    def ask_batch(self) -> list[Proposal]:
         if self.phase is None:
             self.phase = self.shared_phase()
         end = min(self.next_index + self.options.batch_size, self.options.final_count, len(self.ranked))
@@ -168,7 +168,7 @@ class ENAS(Strategy):
         self.next_index = end
         return batch
 
-    def tell(self, trials: list[Trial]) -> None:
+    def tell_batch(self, trials: list[Trial]) -> None:
         self.durations += [t.duration for t in trials if t.cached_from is None and t.duration > 0]
         self.measured += [[t.meta["shared_accuracy"], t.score] for t in trials if t.ok and "shared_accuracy" in t.meta]
         if self.durations and self.phase is not None:

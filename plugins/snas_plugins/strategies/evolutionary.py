@@ -1,13 +1,19 @@
 """The ``evolutionary`` strategy: a genetic search with an optional regularized-evolution mode.
 
-Two modes share one set of variation operators:
+Three modes share one set of variation operators:
 
 * **generational** (default): every generation the ``elite_size`` best
   survive and the rest of the population is replaced by children of
-  tournament winners;
+  tournament winners; a generation is a batch, so workers wait for its
+  slowest trial before the next starts;
 * **aging** (``aging=true``, regularized evolution, Real et al. 2019): a
-  first-in-first-out population; each generation adds ``offspring`` children
-  (default 1) and removes the *oldest* members, not the worst.
+  first-in-first-out population; each child, proposed as soon as there is
+  room, removes the *oldest* member when its result comes;
+* **steady state** (``steady_state=true``): like aging, but each child
+  removes the *worst* member.
+
+Aging and steady-state searches keep every worker busy; their generation
+counts ``offspring`` children (default 1 in aging mode).
 
 A child is, with probability ``crossover_rate``, the crossover of two
 tournament winners (parameter-wise within a family, single-point for
@@ -33,7 +39,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from snas import Architecture, ConfigError, Proposal, Strategy, Trial, hookimpl
+from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl
 
 _gt0 = attrs.validators.gt(0)
 _ge0 = attrs.validators.ge(0)
@@ -54,7 +60,10 @@ class EvolutionaryOptions:
     ``progressive`` off). ``single_mutation`` makes every mutant differ from
     its parent in exactly one parameter (one element of a per-layer list),
     the operator of regularized evolution, instead of each parameter changing
-    with probability ``mutation_rate``.
+    with probability ``mutation_rate``. ``steady_state`` turns the
+    generational search into a steady-state one: each child, proposed as soon
+    as a worker is free, replaces the worst member when its result comes
+    (aging mode is always steady state, replacing the oldest).
     """
 
     population_size: int = attrs.field(default=10, validator=attrs.validators.ge(2))
@@ -69,6 +78,7 @@ class EvolutionaryOptions:
     progressive: bool = True
     fast_generations: int = attrs.field(default=0, validator=_ge0)
     single_mutation: bool = False
+    steady_state: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.aging and self.elite_size >= self.population_size:
@@ -148,7 +158,7 @@ def _arch(member: Mapping[str, Any]) -> Architecture:
     return Architecture.from_dict(member["architecture"])
 
 
-class Evolutionary(Strategy):
+class Evolutionary(BatchStrategy):
     """Evolution with tournament selection, crossover, mutation, elitism or aging, progressive levels."""
 
     name = "evolutionary"
@@ -158,8 +168,9 @@ class Evolutionary(Strategy):
     def __init__(self, space: Any, options: EvolutionaryOptions, rng: Any):
         super().__init__(space, options, rng)
         self.population: list[dict[str, Any]] = []
-        self.generation = 0
-        self.history: set[str] = set()
+        self.history: set[str] = set()  # fingerprints told
+        self.proposed: set[str] = set()  # fingerprints proposed (steady state: in flight too)
+        self.asked = self.told = 0
 
     @classmethod
     def default_budget(cls, options: EvolutionaryOptions) -> int:
@@ -242,45 +253,87 @@ class Evolutionary(Strategy):
         ranked = sorted(self.population, key=self._fitness, reverse=True)
         return [m for m in ranked[:count] if m["score"] is not None]
 
-    # -- ask / tell ---------------------------------------------------------------
+    # -- ask / tell: generational (a batch per generation) ---------------------------
 
-    def ask(self) -> list[Proposal]:
+    def ask_batch(self) -> list[Proposal]:
         if self.generation >= self.options.generations:
             return []
         level = self.level_at(self.generation)
         meta = {"generation": self.generation, "level": self.space.cap(level)}
         protocol = self.protocol_at(self.generation)
         seen = set(self.history) | {_arch(m).fingerprint for m in self.population}
-        proposals = []
         if not self.population:
-            count = self.options.population_size
-            for _ in range(count):
-                arch = self.space.sample(self.rng, level)
-                for _retry in range(100):
-                    if arch.fingerprint not in seen:
-                        break
-                    arch = self.space.sample(self.rng, level)
-                seen.add(arch.fingerprint)
-                proposals.append(Proposal(arch, protocol=protocol, meta=meta))
-            return proposals
-        count = self.options.children_per_generation
-        if not self.options.aging:
-            count = min(count, self.options.population_size - len(self._elites()))
+            return [Proposal(self._sample(level, seen), protocol=protocol, meta=dict(meta))
+                    for _ in range(self.options.population_size)]
+        count = min(self.options.children_per_generation, self.options.population_size - len(self._elites()))
+        proposals = []
         for _ in range(count):
             child = self.make_child(level, seen)
             seen.add(child.fingerprint)
-            proposals.append(Proposal(child, protocol=protocol, meta=meta))
+            proposals.append(Proposal(child, protocol=protocol, meta=dict(meta)))
         return proposals
 
-    def tell(self, trials: list[Trial]) -> None:
+    def tell_batch(self, trials: list[Trial]) -> None:
         members = [_member(t, self.generation) for t in trials]
         self.history.update(t.fingerprint for t in trials)
-        if self.options.aging:
-            self.population = (self.population + members)[-self.options.population_size:]
-        else:  # the best survive: the elites, or more when fewer children than places were asked for
-            keep = max(self.options.elite_size, self.options.population_size - len(members))
-            self.population = self._elites(keep) + members
-        self.generation += 1
+        # the best survive: the elites, or more when fewer children than places were asked for
+        keep = max(self.options.elite_size, self.options.population_size - len(members))
+        self.population = self._elites(keep) + members
+
+    def _sample(self, level: int | None, seen: set[str]) -> Architecture:
+        arch = self.space.sample(self.rng, level)
+        for _retry in range(100):
+            if arch.fingerprint not in seen:
+                break
+            arch = self.space.sample(self.rng, level)
+        seen.add(arch.fingerprint)
+        return arch
+
+    # -- ask / tell: steady state (aging or replace-worst), one child at a time --------
+
+    @property
+    def steady(self) -> bool:
+        """Whether children are proposed one at a time from the current population."""
+        return self.options.aging or self.options.steady_state
+
+    def ask(self, n: int) -> list[Proposal]:
+        if not self.steady:
+            return super().ask(n)
+        opts = self.options
+        children = (opts.generations - 1) * opts.children_per_generation
+        proposals = []
+        while len(proposals) < n:
+            level = self.level_at(self.generation)
+            meta = {"generation": self.generation, "level": self.space.cap(level)}
+            protocol = self.protocol_at(self.generation)
+            if self.asked < opts.population_size:
+                arch = self._sample(level, self.proposed)
+            elif self.asked - opts.population_size < children and self.population:
+                arch = self.make_child(level, self.proposed | {_arch(m).fingerprint for m in self.population})
+                self.proposed.add(arch.fingerprint)
+            else:
+                break  # finished, or waiting for the first member of the population
+            self.asked += 1
+            proposals.append(Proposal(arch, protocol=protocol, meta=meta))
+        return proposals
+
+    def tell(self, trial: Trial) -> None:
+        if not self.steady:
+            return super().tell(trial)
+        opts = self.options
+        self.history.add(trial.fingerprint)
+        self.population.append(_member(trial, self.generation))
+        self.told += 1
+        if len(self.population) > opts.population_size:
+            if opts.aging:  # regularized evolution: the oldest dies
+                self.population.pop(0)
+            else:  # steady-state genetic search: the worst dies (the oldest among equals)
+                worst = min(range(len(self.population)), key=lambda i: (self._fitness(self.population[i]), i))
+                self.population.pop(worst)
+        if self.told == opts.population_size or (
+                self.told > opts.population_size
+                and (self.told - opts.population_size) % opts.children_per_generation == 0):
+            self.generation += 1
 
     def progress(self) -> dict[str, Any]:
         scores = [m["score"] for m in self.population if m["score"] is not None]
@@ -304,15 +357,19 @@ class Evolutionary(Strategy):
         return {
             **super().state_dict(),
             "population": self.population,
-            "generation": self.generation,
             "history": sorted(self.history),
+            "proposed": sorted(self.proposed),
+            "asked": self.asked,
+            "told": self.told,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.population = [dict(m) for m in state["population"]]
-        self.generation = int(state["generation"])
         self.history = set(state.get("history", []))
+        self.proposed = set(state.get("proposed", [])) or set(self.history)
+        self.asked = int(state.get("asked", len(self.history)))
+        self.told = int(state.get("told", len(self.history)))
 
 
 @hookimpl

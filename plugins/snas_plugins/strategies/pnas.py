@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
-from snas import Architecture, Choice, IntRange, LayerList, Proposal, Strategy, Trial, hookimpl
+from snas import Architecture, BatchStrategy, Choice, IntRange, LayerList, Proposal, Trial, hookimpl
 from snas_plugins.strategies.surrogate import kendall_tau, make_surrogate
 
 _gt0 = attrs.validators.gt(0)
@@ -56,7 +56,7 @@ def _cardinality(p: Any) -> int:
     return 1
 
 
-class PNAS(Strategy):
+class PNAS(BatchStrategy):
     """Progressive beam search: expand the best, rank by a surrogate, train the top K, repeat."""
 
     name = "pnas"
@@ -157,7 +157,7 @@ class PNAS(Strategy):
         self.pending = {p.arch.fingerprint: {"level": self.level} for p in proposals}
         return proposals
 
-    def ask(self) -> list[Proposal]:
+    def ask_batch(self) -> list[Proposal]:
         if self.options.rounds is not None and self.round >= self.options.rounds:
             return []
         if self.round == 0:
@@ -183,7 +183,7 @@ class PNAS(Strategy):
             for a, pred in chosen
         ]
 
-    def tell(self, trials: list[Trial]) -> None:
+    def tell_batch(self, trials: list[Trial]) -> None:
         entry: dict[str, Any] = {"round": self.round, "trained": len(trials)}
         measured = [(self.pending.get(t.fingerprint, {}), t.score) for t in trials if t.ok]
         for key in ("surrogate", "shared", "rank"):

@@ -67,9 +67,9 @@ class PNASENAS(PNAS):
         self._val: list | None = None
         self.shared_seconds: float | None = None
 
-    def bind(self, data: Any, device: Any) -> None:
-        """Receive the run's data set and training device (the engine calls this when it can)."""
-        self._bound_data, self._bound_device = data, device
+    def setup(self, context: Any) -> None:
+        """Keep the run's data set and training device: the supernet trains on them."""
+        self._bound_data, self._bound_device = context.data, context.device
 
     def shared_weights(self) -> SharedWeights | None:
         """The trained supernets (trained on first use from the stored seed); ``None`` if no family has one."""
@@ -119,8 +119,8 @@ class PNASENAS(PNAS):
         rank = (1.0 - w) * z_sur + w * z_sh
         return {"rank": rank, "surrogate": pred, "shared": np.asarray([np.nan if s is None else s for s in shared])}
 
-    def ask(self):
-        proposals = super().ask()
+    def ask_batch(self) -> list:
+        proposals = super().ask_batch()
         for p in proposals:  # NaN is not JSON: a missing shared accuracy is None
             if "predicted_shared" in p.meta and not np.isfinite(p.meta["predicted_shared"]):
                 p.meta["predicted_shared"] = None

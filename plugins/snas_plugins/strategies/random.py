@@ -13,14 +13,13 @@ _level = attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
 
 @attrs.frozen
 class RandomOptions:
-    """``batch_size`` proposals per ask (parallel workers), sampled at ``complexity_level``."""
+    """Architectures are sampled at ``complexity_level`` (default: the run's cap)."""
 
-    batch_size: int = attrs.field(default=1, validator=attrs.validators.gt(0))
     complexity_level: int | None = attrs.field(default=None, validator=_level)
 
 
 class RandomSearch(Strategy):
-    """Sample architectures uniformly (a family, then its parameters), skipping repeats."""
+    """Sample architectures uniformly (a family, then its parameters), skipping repeats; never waits."""
 
     name = "random"
     description = "uniform random sampling, no repeats"
@@ -38,11 +37,11 @@ class RandomSearch(Strategy):
         self.seen.add(arch.fingerprint)
         return arch
 
-    def ask(self) -> list[Proposal]:
-        return [Proposal(self._fresh()) for _ in range(self.options.batch_size)]
+    def ask(self, n: int) -> list[Proposal]:
+        return [Proposal(self._fresh()) for _ in range(n)]
 
-    def tell(self, trials: list[Trial]) -> None:
-        self.seen.update(t.fingerprint for t in trials)
+    def tell(self, trial: Trial) -> None:
+        self.seen.add(trial.fingerprint)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "seen": sorted(self.seen)}
