@@ -341,3 +341,27 @@ def test_custom_sets_put_every_pixel_where_the_file_put_it(name, channels, manag
         for image, label in zip(pixels(x, bundle).numpy(), y.tolist()):
             decoded[image.tobytes()] = label
     assert decoded == written
+
+
+class _RunsCode:
+    """What a hostile file would hold: unpickling it calls ``Path.touch`` on a marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+@pytest.mark.parametrize("name,victim", [("cifar10", "data_batch_2"), ("cifar10", "batches.meta"),
+                                         ("cifar100", "test")])
+def test_a_cifar_file_that_would_run_code_is_refused_without_running_it(name, victim, manager, tmp_path):
+    CASES[name][0](tmp_path)
+    folder = tmp_path / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
+    marker = tmp_path / "code-ran"
+    with (folder / victim).open("wb") as f:
+        pickle.dump({"data": _RunsCode(marker), "labels": [0], "fine_labels": [0], "label_names": []}, f)
+    cls = manager.get_dataset(name)
+    with pytest.raises(DataError, match=rf"{name}.*cannot read the files in .*{folder.name}.*pathlib.*refusing"):
+        cls(make_options(cls.Options, {"data_dir": str(tmp_path)}, name)).load()
+    assert not marker.exists()
