@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -112,9 +113,20 @@ def test_a_broken_csv_is_a_data_error_naming_the_file_and_line(manager, count, l
             make(manager, "csv", path=str(table)).load(seed=0)
         message = str(info.value)
         assert message.startswith(str(table)), message  # names the file first, then the line
-        import re
-
         assert re.search(expected, message), (fault, message)
+
+
+def search_in_a_subprocess(table: Path, output: Path, *args: str) -> str:
+    """``snas search`` on the CSV in a new process, which must fail; the one line it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snas.cli", "search", "--custom-csv-dataset", str(table), *args, "--max-trials", "1",
+         "--quiet", "--output-dir", str(output)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    return lines[0]
 
 
 def test_the_cli_reports_a_broken_csv_in_one_line_and_fails(tmp_path):
@@ -122,15 +134,8 @@ def test_the_cli_reports_a_broken_csv_in_one_line_and_fails(tmp_path):
         write_png(tmp_path / f"{i}.png", i)
     table = tmp_path / "list.csv"
     write_rows(table, ["image", "label"], [["0.png", "a"], ["nope.png", "b"], ["2.png", "a"], ["3.png", "b"]])
-    proc = subprocess.run(
-        [sys.executable, "-m", "snas.cli", "search", "--custom-csv-dataset", str(table), "--max-trials", "1",
-         "--quiet", "--output-dir", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    assert proc.returncode != 0
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stdout + proc.stderr
-    assert f"{table} line 3: image {tmp_path / 'nope.png'} does not exist" in lines[0]
+    line = search_in_a_subprocess(table, tmp_path / "runs")
+    assert f"{table} line 3: image {tmp_path / 'nope.png'} does not exist" in line
 
 
 # -- sizes ------------------------------------------------------------------------------
@@ -168,14 +173,8 @@ def test_the_cli_refuses_an_absurd_image_size_in_one_line(tmp_path):
         write_png(tmp_path / f"{i}.png", i)
     table = tmp_path / "list.csv"
     write_rows(table, ["image", "label"], [[f"{i}.png", "ab"[i % 2]] for i in range(4)])
-    proc = subprocess.run(
-        [sys.executable, "-m", "snas.cli", "search", "--custom-csv-dataset", str(table), "--image-size",
-         "100000x100000", "--max-trials", "1", "--quiet", "--output-dir", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    assert proc.returncode != 0
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1 and "at most 4096" in lines[0], proc.stdout + proc.stderr
+    line = search_in_a_subprocess(table, tmp_path / "runs", "--image-size", "100000x100000")
+    assert "image_size '100000x100000' is too large: each side may be at most 4096" in line
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
