@@ -57,7 +57,7 @@ def estimate_memory(family: Any, arch: Any, input_shape: tuple[int, ...], num_cl
     allocated: the network is built and run on the ``meta`` device.
     """
     if isinstance(family, str):
-        from snas.plugins import get_plugin_manager
+        from snas import get_plugin_manager
 
         family = get_plugin_manager().get_family(family)
     if batch_size < 1:

@@ -49,7 +49,7 @@ def require_module(name: str, why: str = ""):
 @pytest.fixture
 def manager():
     """The process-wide plugin manager with every installed plugin."""
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     return get_plugin_manager()
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import snas
-from snas.config import make_options
-from snas.errors import ConfigError, DataError
+from snas import ConfigError, DataError
+from snas.runtime.config import make_options
 
 
 def make(manager, name, **options):
@@ -119,7 +119,7 @@ def test_a_broken_csv_is_a_data_error_naming_the_file_and_line(manager, count, l
 def search_in_a_subprocess(table: Path, output: Path, *args: str) -> str:
     """``snas search`` on the CSV in a new process, which must fail; the one line it printed."""
     proc = subprocess.run(
-        [sys.executable, "-m", "snas.cli", "search", "--custom-csv-dataset", str(table), *args, "--max-trials", "1",
+        [sys.executable, "-m", "snas", "search", "--custom-csv-dataset", str(table), *args, "--max-trials", "1",
          "--quiet", "--output-dir", str(output)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
@@ -214,13 +214,11 @@ def test_relative_csv_image_paths_are_read_against_the_csv_folder(manager, tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the engine stores the data-set options as given (a relative path), not the "
-                                      "plugin's normalized options; needs the kernel to store options_to_dict(...)")
 def test_a_run_on_a_relative_csv_resumes_from_another_folder(tmp_path, monkeypatch):
     _relative_set(tmp_path / "project")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "project")
-    snas.search("csv", "random", budget=1, run_dir=tmp_path / "run", network_types=["mlp"],
+    snas.search("csv", "random", max_trials=1, run_dir=tmp_path / "run", network_types=["mlp"],
                 dataset_options={"path": "data/list.csv"}, evaluator_options={"max_epochs": 1})
     monkeypatch.chdir(tmp_path / "elsewhere")
     resumed = snas.resume(tmp_path / "run", max_trials=2)

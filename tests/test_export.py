@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 import snas
 from snas import Architecture, Proposal, SnasError, Strategy, hookimpl
-from snas.cli import cli
-from snas.errors import ConfigError
-from snas.export import FORMAT_ORDER, export_run, resolve_formats
+from snas.frontends.cli import cli
+from snas.contracts.errors import ConfigError
+from snas_plugins.exporters.run_export import FORMAT_ORDER, export_run, resolve_formats
 
 from conftest import require_module
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(900)
 
 #: what the run trains: a small CNN that reaches >= 0.95 on digits, then an MLP (a second trial to retrain)
 CNN = {"num_layers": 2, "filters": [32, 64], "kernel_sizes": [3, 3], "activation": "relu",
-       "skip_connections": False, "use_batch_norm": True, "dropout": 0.0, "learning_rate": 0.003,
+       "skip_connections": False, "use_batch_norm": True, "dropout": 0.0, "learning_rate": 0.003, "head": "global_pool",
        "optimizer": "adam"}
 MLP = {"num_layers": 1, "hidden_units": [64], "activation": "relu", "use_batch_norm": False, "dropout": 0.0,
        "learning_rate": 0.01, "optimizer": "adam"}
@@ -84,7 +84,7 @@ def run(tmp_path_factory):
     name = manager.register(ListedPlugin(), name="export-test-strategy")
     folder = tmp_path_factory.mktemp("export-run")
     try:
-        yield snas.search(dataset="digits", strategy=Listed.name, budget=2, run_dir=folder / "run",
+        yield snas.search(dataset="digits", strategy=Listed.name, max_trials=2, run_dir=folder / "run",
                           evaluator_options={"max_epochs": 15, "patience": 5}, network_types=["cnn", "mlp"])
     finally:
         manager.unregister(name=name)

@@ -17,7 +17,7 @@ from snas.memory import available_memory, describe_bytes, estimate_memory
 
 HUGE_CNN = {"num_layers": 50, "filters": [512] * 50, "kernel_sizes": [7] * 50, "activation": "relu",
             "skip_connections": False, "use_batch_norm": True, "dropout": 0.0, "learning_rate": 0.001,
-            "optimizer": "adam"}
+            "optimizer": "adam", "head": "global_pool"}
 
 
 class PeakLiveTensors(TorchDispatchMode):

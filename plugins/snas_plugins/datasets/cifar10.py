@@ -17,8 +17,7 @@ import attrs
 import numpy as np
 import torch
 
-from snas import hookimpl
-from snas.errors import DataError
+from snas import DataError, hookimpl
 from snas_plugins.datasets.vision import TorchvisionDataset
 
 
