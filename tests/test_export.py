@@ -371,6 +371,7 @@ def test_format_names_are_checked():
 def test_cli_export_and_another_trial(run, tmp_path):
     other = next(t for t in run.trials if t.trial_id != run.best.trial_id)
     assert other.ok
+    snas.get_plugin_manager().hook.snas_register_commands(cli=cli)  # as `snas` does before parsing: export is a plugin's
     runner = CliRunner()
     result = runner.invoke(cli, ["export", str(run.path), "--format", "python", "--out", str(tmp_path / "x"),
                                  "--trial", str(other.trial_id)])
