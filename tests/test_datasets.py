@@ -21,12 +21,10 @@ from snas_plugins.datasets.augment import horizontal_flip, random_crop
 from snas.runtime.config import make_options
 from snas.contracts.errors import DataError
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, shared_file
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 CIFAR_JPEG = SHARED_DATA / "cifar10-test-jpeg"
-#: where Debian's dataset-fashion-mnist package puts the files
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 def make(manager, name, **options):
@@ -54,19 +52,8 @@ def arrange(source: Path, root: Path, folder: str) -> Path:
 
 
 def fashion_dir() -> Path:
-    """The package's folder: asked from dpkg when it can tell, else Debian's usual path."""
-    candidates = [FASHION_DIR]
-    try:
-        listed = subprocess.run(["dpkg", "-L", "dataset-fashion-mnist"], capture_output=True, text=True, timeout=30)
-        candidates = [Path(line).parent for line in listed.stdout.splitlines()
-                      if line.endswith("train-images-idx3-ubyte.gz")] + candidates
-    except (OSError, subprocess.SubprocessError):
-        pass
-    for d in candidates:
-        if all((d / f"{n}.gz").is_file() for n in MNIST_FILES):
-            return d
-    pytest.fail("Fashion-MNIST files not found in /usr/share/datasets/fashion-mnist: "
-                "run `apt-get update && apt-get install -y dataset-fashion-mnist`")
+    """The shared copy of Fashion-MNIST (the files of Debian's dataset-fashion-mnist package)."""
+    return shared_file("fashion-mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +63,7 @@ def _private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory):
-    return arrange(SHARED_DATA / "mnist", tmp_path_factory.mktemp("mnist"), "MNIST")
+    return arrange(shared_file("mnist"), tmp_path_factory.mktemp("mnist"), "MNIST")
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +152,25 @@ def test_fashion_mnist_real_files(manager, tmp_path):
     assert torch.allclose(b.test.x[:10, 0], expected, atol=1e-5)
 
 
-def test_fashion_mnist_found_in_the_debian_package_folder(manager, tmp_path):
-    fashion_dir()
-    ds = make(manager, "fashion_mnist", data_dir=str(tmp_path / "empty"), max_train_samples=100, max_eval_samples=100)
-    assert ds.available() and ds.summary()["folder"] == str(FASHION_DIR)
-    assert len(ds.load(seed=0).test) == 100
-    assert sorted(p.name for p in FASHION_DIR.iterdir()) == sorted(f"{n}.gz" for n in MNIST_FILES)
+def test_fashion_mnist_found_in_the_debian_package_folder(manager, tmp_path, monkeypatch):
+    """Files in a system folder (Debian's package: /usr/share/datasets/fashion-mnist) are found, never written to."""
+    from snas_plugins.datasets.fashion_mnist import FashionMNIST
+
+    assert FashionMNIST.system_folders == ("/usr/share/datasets/fashion-mnist",)
+    system = tmp_path / "usr-share"  # stands in for the package's read-only folder
+    system.mkdir()
+    for name in MNIST_FILES:
+        (system / f"{name}.gz").symlink_to(fashion_dir() / f"{name}.gz")
+    system.chmod(0o555)
+    monkeypatch.setattr(FashionMNIST, "system_folders", (str(system),))
+    try:
+        ds = make(manager, "fashion_mnist", data_dir=str(tmp_path / "empty"), max_train_samples=100,
+                  max_eval_samples=100)
+        assert ds.available() and ds.summary()["folder"] == str(system)
+        assert len(ds.load(seed=0).test) == 100
+    finally:
+        system.chmod(0o755)
+    assert sorted(p.name for p in system.iterdir()) == sorted(f"{n}.gz" for n in MNIST_FILES)
 
 
 def test_missing_files_give_one_clear_error(manager, tmp_path):
@@ -322,7 +322,11 @@ def test_custom_set_errors_name_the_file_and_line(manager, tmp_path):
         make(manager, "csv", path=str(table)).load()
 
     table.write_text(f"image,label\n{good},cat\n{good},cat\n")
-    with pytest.raises(DataError, match=r"t\.csv: found 1 class \('cat'\).*at least two"):
+    with pytest.raises(DataError, match=r"t\.csv lines 2-3: every row has the label 'cat'.*at least two"):
+        make(manager, "csv", path=str(table)).load()
+
+    table.write_text(f"image,label\n{good},cat\n{good},dog,extra\n")
+    with pytest.raises(DataError, match=r"t\.csv line 3: 3 fields, but the header \(line 1\) has 2"):
         make(manager, "csv", path=str(table)).load()
 
     table.write_text(f"image,label\n{good},cat\n{good},\n")

@@ -145,9 +145,10 @@ def test_enas_end_to_end_on_digits(tmp_path):
     import snas
 
     result = snas.search(strategy="enas", max_trials=2, network_types=["cnn"], run_dir=tmp_path / "run",
-                         evaluator_options={"max_epochs": 1},
+                         evaluator_options={"max_epochs": 5},
                          strategy_options={"shared_epochs": 1, "controller_steps": 3, "controller_sample_count": 5,
                                            "supernet_max_width": 32})
-    assert len(result.trials) == 2 and result.best.score > 0.1
+    # five epochs take a small CNN on digits well past 0.9 (measured best of the two: 0.958)
+    assert len(result.trials) == 2 and result.best.score >= 0.9
     progress = snas.load_run(tmp_path / "run").generations[0]["progress"]
     assert progress["shared_phase_seconds"] > 0 and progress["shared_vs_scratch_ratio"] > 0

@@ -11,10 +11,11 @@ import pytest
 import snas
 from snas import Architecture, ConfigError, JointSpace, Trial
 from snas.runtime.config import make_options
-from snas_plugins.commands.benchmark import preset, run_engine
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options
 from snas_plugins.families.nb201 import EDGE_NAMES, OPS, make_cell
 from snas_plugins.strategies.evolutionary import Evolutionary, EvolutionaryOptions, entropy, population_entropy
+
+from conftest import shared_file
 
 
 def make(space: JointSpace, seed: int = 0, **options) -> Evolutionary:
@@ -303,28 +304,42 @@ def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
 # -- search quality ------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_evolution_beats_random_search_on_nb201():
-    """Ten seeds, 150 queries on CIFAR-10: regularized evolution returns better cells than random."""
-    def mean(strategy: str) -> float:
-        return float(np.mean([run_engine(strategy, s, 150, "cifar10", preset(strategy, 150))["test_accuracy"]
-                              for s in range(10)]))
+def best_found(strategy, queries: int, evaluator: NB201Evaluator) -> float:
+    """Drive ``strategy`` for ``queries`` table lookups; the 200-epoch test accuracy of its best-by-validation cell."""
+    best, spent = None, 0
+    while spent < queries:
+        proposals = strategy.ask(queries - spent)
+        if not proposals:
+            break
+        for p in proposals:
+            row = evaluator.lookup(p.arch)
+            tell(strategy, [Trial(spent, p.arch, "ok", row["val_accuracy"], protocol=p.protocol)])
+            if best is None or row["val_accuracy"] > best["val_accuracy"]:
+                best = row
+            spent += 1
+    return best["test_accuracy"]
 
-    evo, rnd = mean("evolutionary"), mean("random")
-    assert evo > rnd
 
+def test_generational_mode_beats_random_sampling_on_nb201(manager, nb201_space):
+    """The default generational mode (population 10, 2 elites, crossover), paired with random search on 30 seeds.
 
-def test_generational_mode_improves_on_its_first_generation(nb201_space):
+    Measured with this driver over ten blocks of 30 seeds (0-299) at 100 lookups: mean gain
+    0.20 to 0.44 points per block, one-sided Wilcoxon p from 4e-6 to 4e-3.
+    """
+    from scipy.stats import wilcoxon
+
+    shared_file("nb201/nb201.csv.gz")
     evaluator = NB201Evaluator(NB201Options(dataset="cifar10"))
-    score = lambda arch: evaluator.lookup(arch)["val_accuracy"]
-    gains = []
-    for seed in range(5):
-        strategy = make(nb201_space, seed=seed, population_size=10, elite_size=2, generations=15)
-        drive(strategy, 1, score=score)
-        start = strategy.progress()["best"]
-        drive(strategy, 14, first_id=10, score=score)
-        gains.append(strategy.progress()["best"] - start)
-    assert min(gains) >= 0 and np.mean(gains) > 0.01
+    random_cls = manager.get_strategy("random")
+    evolution, random = [], []
+    for seed in range(30):
+        evolution.append(best_found(make(nb201_space, seed=seed, population_size=10, elite_size=2, generations=100),
+                                    100, evaluator))
+        random.append(best_found(random_cls(nb201_space, random_cls.Options(), np.random.default_rng(seed)),
+                                 100, evaluator))
+    gain = 100 * (np.asarray(evolution) - np.asarray(random))
+    assert wilcoxon(evolution, random, alternative="greater").pvalue < 0.01
+    assert gain.mean() >= 0.15, gain
 
 
 def test_fewer_offspring_keep_the_best_and_the_population_size(nb201_space):

@@ -221,22 +221,30 @@ def test_dropout_reaches_the_network(family, manager):
     assert rates == {0.3}
 
 
+#: epochs (Adam at 3e-3, cosine decay) and the validation accuracy each small network is held to.
+#: Measured (seed 0): mlp_mixer 0.93 after 8 epochs, shufflenetv2 0.99 after 6, efficientnet 0.96
+#: after 6. A ViT learns slowly from 1,078 images of 8x8 pixels: five configurations of the space
+#: trained 20-30 epochs all levelled off between 0.87 and 0.90, so it is held to 0.85 (chance: 0.10).
+LEARNING = {"vit": (30, 0.85), "mlp_mixer": (10, 0.9), "shufflenetv2": (6, 0.9), "efficientnet": (6, 0.9)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_small_networks_learn_digits(family, manager, digits):
-    """A small network of each family trains well above chance (0.1) on digits in a few epochs."""
+    """A small network of each family reaches what a correct implementation reaches on digits."""
     small = {
-        "vit": dict(num_layers=2, patch_size=8, embed_dim=64, num_heads=2, mlp_ratio=2),
+        "vit": dict(num_layers=2, patch_size=8, embed_dim=64, num_heads=4, mlp_ratio=4),
         "mlp_mixer": dict(num_layers=2, patch_size=8, hidden_dim=64, token_mixing_dim=32, channel_mixing_dim=128),
         "shufflenetv2": dict(width_multiplier=0.5, stage_blocks="1-2-1"),
         "efficientnet": dict(width_factor=0.5, depth_factor=0.8, se_ratio=0.25),
     }[family]
-    # epochs to reach about 0.8-0.95 validation accuracy; transformers learn more slowly here
-    epochs = {"vit": 15, "mlp_mixer": 8, "shufflenetv2": 4, "efficientnet": 5}[family]
+    epochs, target = LEARNING[family]
     torch.manual_seed(0)
     arch = _arch(manager, family, use_batch_norm=True, dropout=0.0, **small)
+    manager.get_family(family).space().validate(arch)
     model = manager.get_family(family).build(arch, digits.input_shape, digits.num_classes)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     x, y = digits.train.x, digits.train.y
     for _ in range(epochs):
         model.train()
@@ -244,7 +252,8 @@ def test_small_networks_learn_digits(family, manager, digits):
             opt.zero_grad()
             nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
+        schedule.step()
     model.eval()
     with torch.no_grad():
         acc = (model(digits.val.x).argmax(1) == digits.val.y).float().mean().item()
-    assert acc > 0.6, f"{family}: validation accuracy {acc:.2f} after {epochs} epochs"
+    assert acc >= target, f"{family}: validation accuracy {acc:.3f} after {epochs} epochs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import click
 import numpy as np
@@ -92,10 +93,11 @@ def test_a_cell_of_none_edges_blocks_the_signal(manager):
 def test_a_cell_trains_on_real_digits(manager, digits):
     fam = manager.get_family("nb201")
     train = manager.get_evaluator("train")
-    ev = train(train.Options(max_epochs=1, patience=None))
+    ev = train(train.Options(max_epochs=5, patience=None, full_metrics=False))
     arch = cell("nor_conv_3x3", "skip_connect", "nor_conv_3x3", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
     result = ev.evaluate(arch, fam, digits, seed=0, device=torch.device("cpu"))
-    assert result.ok and result.score > 0.5  # chance is 0.1
+    # SGD at 0.1, as in NAS-Bench-201: 0.98 after five epochs (measured), chance is 0.1
+    assert result.ok and result.score >= 0.9
 
 
 # -- the evaluator --------------------------------------------------------------------
@@ -152,7 +154,8 @@ def test_a_missing_table_names_the_path_and_the_fixes(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="nowhere"):
         evaluator().lookup(cell(*["none"] * 6))
     monkeypatch.delenv("SNAS_NB201")
-    assert default_table_path() == TABLE.resolve()
+    repository = Path(__file__).resolve().parents[1]
+    assert default_table_path() == (repository.parent / "shared" / "data" / "nb201" / "nb201.csv.gz").resolve()
 
 
 def test_a_search_through_the_engine_records_table_results():
@@ -160,7 +163,11 @@ def test_a_search_through_the_engine_records_table_results():
                          network_types=["nb201"], config={"max_complexity": 3})
     assert len(result.trials) == 12 and all(t.ok for t in result.trials)
     assert result.best.score == max(t.score for t in result.trials)
-    assert result.best.metrics["test_accuracy"] > 0.1
+    table = load_table()
+    for trial in result.trials:  # each trial holds its cell's row of the table
+        row = table[to_nb201_string(trial.arch)]
+        assert trial.score == pytest.approx(row["cifar10_valid_12ep"] / 100)
+        assert trial.metrics["test_accuracy"] == pytest.approx(row["cifar10_test_200ep"] / 100)
     assert result.data_info["nb201_dataset"] == "cifar10"
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import snas
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from snas import JointSpace, Trial
 from snas.runtime.config import make_options
+
+from conftest import shared_file
 
 
 def _space(manager, families=("cnn", "mlp"), level=3):
@@ -37,20 +40,57 @@ def _pnas(manager, space, seed=0, name="pnas", **opts):
 
 
 @pytest.mark.slow
-def test_surrogate_training_lowers_loss_and_learns_ranking(manager):
-    from snas_plugins.strategies.surrogate import LSTMSurrogate, MLPEnsemble, kendall_tau
+def test_surrogate_training_lowers_loss(manager):
+    from snas_plugins.strategies.surrogate import LSTMSurrogate, MLPEnsemble
 
     space = _space(manager)
     rng = np.random.default_rng(0)
-    archs = [space.sample(rng, 2) for _ in range(60)]
+    archs = [space.sample(rng, 2) for _ in range(40)]
     x = np.stack([space.encode(a) for a in archs])
     y = np.asarray([_synthetic_score(a) for a in archs])
     for model in (MLPEnsemble(space.encoding_size, epochs=150), LSTMSurrogate(space, epochs=60)):
-        model.fit(x[:40], y[:40], seed=1)
+        model.fit(x, y, seed=1)
         assert model.loss_history[-1] < 0.75 * model.loss_history[0], type(model).__name__
-        if isinstance(model, MLPEnsemble):  # the default predictor also ranks unseen architectures
-            tau = kendall_tau(list(model.predict(x[40:])), list(y[40:]))
-            assert tau is not None and tau > 0.2
+
+
+#: held-out cells the surrogates rank, and cells they are trained on
+HELD_OUT, TRAINED = 200, 100
+#: Kendall's tau that chance exceeds with probability 1%. Null distribution: predictions independent
+#: of the measured accuracies, so every ranking of the held-out cells is equally likely; tau is then
+#: close to normal with mean 0 and variance 2(2n+5) / (9n(n-1)) (Kendall 1938), and 2.326 standard
+#: deviations is its 99th percentile: 0.111 for n = 200.
+CHANCE_TAU_1PCT = 2.326 * math.sqrt(2 * (2 * HELD_OUT + 5) / (9 * HELD_OUT * (HELD_OUT - 1)))
+#: what a working surrogate reaches here: over 10 random splits (seeds 0-9) of this size, the LSTM
+#: ranked with tau 0.40-0.59 (mean 0.47), the MLP ensemble 0.34-0.47 (mean 0.42); a surrogate
+#: that falls below 0.25 has lost much of what it learned.
+WORKING_TAU = 0.25
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mlp_ensemble"])
+def test_surrogate_ranks_held_out_nb201_cells(kind, manager):
+    from snas_plugins.evaluators.nb201 import load_table
+    from snas_plugins.families.nb201 import from_nb201_string
+    from snas_plugins.strategies.surrogate import LSTMSurrogate, MLPEnsemble, kendall_tau, make_surrogate
+
+    table = load_table(shared_file("nb201/nb201.csv.gz"))
+    space = _space(manager, families=("nb201",))
+    keys = sorted(table)
+    chosen = np.random.default_rng(2024).choice(len(keys), TRAINED + HELD_OUT, replace=False)
+    x = np.stack([space.encode(from_nb201_string(keys[i])) for i in chosen])
+    y = np.asarray([table[keys[i]]["cifar10_valid_12ep"] for i in chosen])
+    model = make_surrogate(kind, space)
+    assert isinstance(model, LSTMSurrogate if kind == "lstm" else MLPEnsemble)
+    model.fit(x[:TRAINED], y[:TRAINED], seed=0)
+    tau = kendall_tau(list(model.predict(x[TRAINED:])), list(y[TRAINED:]))
+    assert CHANCE_TAU_1PCT == pytest.approx(0.111, abs=1e-3)
+    assert tau is not None and tau > CHANCE_TAU_1PCT and tau > WORKING_TAU, f"{kind}: tau {tau}"
+
+
+def test_auto_surrogate_is_the_lstm_on_nb201(manager):
+    from snas_plugins.strategies.surrogate import LSTMSurrogate, MLPEnsemble, make_surrogate
+
+    assert isinstance(make_surrogate("auto", _space(manager, families=("nb201",))), LSTMSurrogate)
+    assert isinstance(make_surrogate("auto", _space(manager)), MLPEnsemble)
 
 
 def test_pnas_rises_through_levels_and_records_tau(manager):
@@ -96,15 +136,6 @@ def test_pnas_state_round_trip_through_json_continues_identically(manager):
     assert a.progress() == b.progress()
 
 
-def test_pnas_works_on_nb201_table(manager):
-    from snas_plugins.commands.benchmark import run_engine
-
-    record = run_engine("pnas", 0, 60, strategy_options={"top_k": 10})
-    assert record["queries"] == 60
-    # random search averages 93.5 after 50 queries (docs/benchmarks.md)
-    assert record["test_accuracy"] >= 93.5
-
-
 def test_pnas_enas_moves_importance_toward_the_better_predictor(manager):
     space = _space(manager, families=("mlp",), level=1)
     strategy = _pnas(manager, space, name="pnas_enas", shared_weights_importance=0.5, importance_step=0.1)
@@ -144,8 +175,9 @@ def test_end_to_end_on_digits(name, tmp_path):
     if name == "pnas_enas":
         options["shared_epochs"] = 1
     result = snas.search(strategy=name, max_trials=5, network_types=["mlp"], run_dir=tmp_path / "run",
-                         evaluator_options={"max_epochs": 1}, strategy_options=options)
-    assert len(result.trials) == 5 and result.best.score > 0.1
+                         evaluator_options={"max_epochs": 5}, strategy_options=options)
+    # five epochs take an MLP on digits to about 0.95 (measured best of the five: 0.975 and 0.981)
+    assert len(result.trials) == 5 and result.best.score >= 0.9
     generations = snas.load_run(tmp_path / "run").generations
     assert [g["progress"]["round"] for g in generations] == [0, 1, 2][: len(generations)]
     assert "kendall_tau" in generations[1]["progress"]

@@ -28,14 +28,14 @@ def test_installed_third_party_family_is_searched(tmp_path):
     assert "snas-tiny-family" in line and "0.3.0" in line
     search = subprocess.run(
         [sys.executable, "-m", "snas", "search", "--network-type", "tiny_mlp", "--search-method", "random",
-         "--max-trials", "3", "--max-epochs", "2", "--output-dir", str(tmp_path), "--run-name", "t", "--json"],
+         "--max-trials", "3", "--max-epochs", "10", "--output-dir", str(tmp_path), "--run-name", "t", "--json"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert search.returncode == 0, search.stderr
     data = json.loads(search.stdout)
     assert {t["family"] for t in data["trials"]} == {"tiny_mlp"}
     assert data["plugins"]["family"]["tiny_mlp"]["distribution"] == "snas-tiny-family"
-    assert data["best"]["test_accuracy"] > 0.5
+    assert data["best"]["test_accuracy"] >= 0.9  # one hidden layer, Adam, 10 epochs: about 0.95
     # its strategy's settings are snas search flags, with no change to snas
     help_text = subprocess.run([sys.executable, "-m", "snas", "search", "--search-method", "widest_first", "--help"],
                                capture_output=True, text=True, env=env).stdout

@@ -136,15 +136,32 @@ def test_restore_brings_back_the_best_epochs_weights():
 
 
 @pytest.mark.slow
-def test_trainer_returns_the_best_epochs_model(manager, digits):
-    """With a learning rate that wrecks the net after the first epochs, the score is the best epoch's."""
+def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weights(manager, digits):
+    """SGD at a learning rate of 0.1 peaks on validation after a few epochs, then falls back."""
     arch = Architecture("mlp", {**MLP, "learning_rate": 0.1, "optimizer": "sgd"})
-    opts = TrainOptions(max_epochs=6, patience=None, grad_clip=None, full_metrics=False)
-    result = Train(opts).evaluate(arch, manager.get_family("mlp"), digits, seed=0, device=CPU)
-    assert result.ok
-    best = max(result.curves["val_acc"])
-    assert result.score == pytest.approx(best)
-    assert result.metrics["best_epoch"] == result.curves["val_acc"].index(best) + 1
+    family = manager.get_family("mlp")
+    common = dict(grad_clip=None, full_metrics=False)
+    stopped = Train(TrainOptions(max_epochs=20, patience=3, **common)).evaluate(
+        arch, family, digits, seed=0, device=CPU)
+    assert stopped.ok
+    curve = stopped.curves["val_acc"]
+    best_epoch = stopped.metrics["best_epoch"]  # counted from 1
+    assert best_epoch == curve.index(max(curve)) + 1
+    # it stopped three epochs (the patience) after the best one, long before max_epochs
+    assert len(curve) == stopped.metrics["epochs"] == best_epoch + 3 < 20
+    assert curve[-1] < max(curve)  # so restoring matters: the last epoch's weights score less
+    # the returned weights, evaluated afresh, score the best epoch's accuracy
+    model = family.build(arch, digits.input_shape, digits.num_classes).eval()
+    model.load_state_dict(stopped.weights)
+    with torch.no_grad():
+        accuracy = int((model(digits.val.x).argmax(1) == digits.val.y).sum()) / len(digits.val.y)
+    assert accuracy == pytest.approx(max(curve), abs=1e-12) and stopped.score == pytest.approx(max(curve))
+    # and they are exactly the weights of a run that ends at the best epoch (same seed, same batches)
+    until_best = Train(TrainOptions(max_epochs=best_epoch, patience=None, **common)).evaluate(
+        arch, family, digits, seed=0, device=CPU)
+    assert until_best.curves["val_acc"] == curve[:best_epoch]
+    assert stopped.weights.keys() == until_best.weights.keys()
+    assert all(torch.equal(stopped.weights[k], v) for k, v in until_best.weights.items())
 
 
 # -- failures ---------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""CIFAR-100: 60,000 colour images (3x32x32, 100 fine classes) through ``torchvision.datasets.CIFAR100``."""
+"""CIFAR-100: 60,000 colour images (3x32x32, 100 fine classes) in torchvision's ``cifar-100-python`` layout.
+
+Read like CIFAR-10 (:mod:`snas_plugins.datasets.cifar10`): the pickled files are
+opened by an unpickler that rebuilds only arrays, lists and strings.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from snas import hookimpl
 from snas_plugins.datasets.cifar10 import CIFAR10
@@ -21,9 +23,8 @@ class CIFAR100(CIFAR10):
 
     class_names = [str(i) for i in range(100)]
     names_from_files = True  # the fine label names in ``meta`` replace the numbers once loaded
-
-    def expected_files(self) -> list[str]:
-        return ["train", "test", "meta"]
+    split_files = {"train": ["train"], "test": ["test"]}
+    meta_file, meta_key, label_key = "meta", "fine_label_names", "fine_labels"
 
 
 @hookimpl

@@ -2,9 +2,14 @@
 
 Columns are named by ``image_column`` / ``label_column`` (default ``image``
 and ``label``; ``--image-column`` / ``--label-column``). Relative image paths
-are resolved against the CSV file's folder. Labels may be strings or
-integers: when every label is an integer the classes are ordered
-numerically, otherwise alphabetically; class index = position in that order.
+are resolved against the CSV file's folder (not the working directory).
+Labels may be strings or integers: when every label is an integer the
+classes are ordered numerically, otherwise alphabetically; class index =
+position in that order.
+
+Every row must have as many fields as the header, an image and a label;
+the first that does not stops loading with a :class:`DataError` naming the
+file and the line.
 """
 
 from __future__ import annotations
@@ -53,10 +58,16 @@ class CsvImages(ImageSet):
                     )
                 for row in reader:
                     line = reader.line_num
-                    image = (row.get(opts.image_column) or "").strip()
-                    label = (row.get(opts.label_column) or "").strip()
-                    if not image and not label and not any((v or "").strip() for v in row.values()):
-                        continue  # a blank line
+                    extra = row.pop(None, None)  # DictReader's place for fields beyond the header
+                    values = [v for v in row.values() if v is not None]
+                    if not extra and not any(v.strip() for v in values):
+                        continue  # a blank line (or only separators)
+                    if extra or len(values) < len(columns):
+                        count = len(values) + len(extra or [])
+                        raise DataError(f"{path} line {line}: {count} field{'s' if count != 1 else ''}, but the "
+                                        f"header (line 1) has {len(columns)}: {', '.join(map(repr, columns))}")
+                    image = row[opts.image_column].strip()
+                    label = row[opts.label_column].strip()
                     if not image:
                         raise DataError(f"{path} line {line}: empty {opts.image_column!r} cell")
                     if not label:
@@ -64,13 +75,20 @@ class CsvImages(ImageSet):
                     rows.append((image, label, line))
         except (UnicodeDecodeError, csv_module.Error) as exc:
             raise DataError(f"{path}: not a readable CSV file: {exc}") from None
-        names = sorted({label for _, label, _ in rows}, key=_label_key({label for _, label, _ in rows}))
+        if not rows:
+            raise DataError(f"{path}: no rows after the header (line 1); list one image and its label per line")
+        labels = {label for _, label, _ in rows}
+        if len(labels) == 1:
+            raise DataError(f"{path} lines {rows[0][2]}-{rows[-1][2]}: every row has the label {rows[0][1]!r}; "
+                            "a classification data set needs at least two classes")
+        names = sorted(labels, key=_label_key(labels))
         index = {name: i for i, name in enumerate(names)}
+        folder = path.absolute().parent
         entries = []
         for image, label, line in rows:
             file = Path(image).expanduser()
             if not file.is_absolute():
-                file = path.parent / file
+                file = folder / file
             entries.append(Entry(file, index[label], f"{path} line {line}"))
         return entries, names
 

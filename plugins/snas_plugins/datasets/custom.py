@@ -13,11 +13,21 @@ is converted to RGB; otherwise all are grayscale (1 channel). Alpha is dropped.
 Size rule: ``image_size`` (``--image-size HxW``) resizes every image to HxW
 (bilinear, antialiased; the aspect ratio is not kept). Without it, the most
 common size among the images is used and the others are resized to it.
+
+Bounds: an image file may hold at most :data:`MAX_SOURCE_PIXELS` pixels (its
+header is checked before anything is decoded, so a file claiming to be
+30000x30000 is refused, not decompressed), and the decoded set must fit in
+the memory available.
+
+``path`` is stored absolute, so a run resumed from another working
+directory reads the same files.
 """
 
 from __future__ import annotations
 
 import collections
+import struct
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +42,17 @@ from snas_plugins.datasets.vision import _check_image_size, make_augment, parse_
 #: file name endings read as images (case-insensitive)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+#: the most pixels one image file may have (8192x8192); larger ones are refused before decoding
+MAX_SOURCE_PIXELS = 8192 * 8192
+#: bytes held per decoded pixel value: the uint8 image, its float32 split, the float32 copy for statistics
+BYTES_PER_VALUE = 9
+
+
+def _absolute(path: Any) -> str | None:
+    """A data-set path made absolute (``~`` expanded), so a resumed run finds it from any folder."""
+    if path is None or str(path) == "":
+        return None
+    return str(Path(str(path)).expanduser().absolute())
 
 
 def _fraction(_instance: Any, attribute: Any, value: float) -> None:
@@ -57,7 +78,7 @@ class CustomOptions:
     by default: wrong for digits, letters, signs).
     """
 
-    path: str | None = None
+    path: str | None = attrs.field(default=None, converter=_absolute)
     image_size: str | None = attrs.field(default=None, validator=_check_image_size)
     custom_dataset_name: str | None = None
     val_fraction: float = attrs.field(default=0.1, validator=_fraction)
@@ -169,22 +190,36 @@ def decode_images(entries: list[Entry], size: tuple[int, int] | None) -> tuple[t
     """
     from PIL import Image, UnidentifiedImageError
 
+    # what a damaged file makes PIL raise, besides its own errors
+    unreadable = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error,
+                  Image.DecompressionBombError)
     modes, sizes = [], []
-    for e in entries:
-        if not e.path.is_file():
-            raise DataError(f"{e.where}: image {e.path} does not exist")
-        try:
-            with Image.open(e.path) as im:
-                modes.append(im.mode)
-                sizes.append(im.size)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise DataError(f"{e.where}: cannot read image {e.path}: {exc}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+        for e in entries:
+            if not e.path.is_file():
+                raise DataError(f"{e.where}: image {e.path} does not exist")
+            try:
+                with Image.open(e.path) as im:
+                    modes.append(im.mode)
+                    sizes.append(im.size)
+            except Image.DecompressionBombError as exc:
+                raise DataError(f"{e.where}: image {e.path} is too large to read safely ({exc}); "
+                                f"at most {MAX_SOURCE_PIXELS:,} pixels per image") from None
+            except unreadable as exc:
+                raise DataError(f"{e.where}: cannot read image {e.path}: {exc}") from None
+            width, height = sizes[-1]
+            if width * height > MAX_SOURCE_PIXELS:
+                raise DataError(f"{e.where}: image {e.path} is {width}x{height} ({width * height:,} pixels); "
+                                f"at most {MAX_SOURCE_PIXELS:,} pixels per image are read (8192x8192): shrink it first")
     mode = "RGB" if any(m not in _GRAY_MODES for m in modes) else "L"
     if size is None:
         w, h = collections.Counter(sizes).most_common(1)[0][0]
         size = (h, w)
     h, w = size
-    out = np.empty((len(entries), h, w, 3 if mode == "RGB" else 1), dtype=np.uint8)
+    channels = 3 if mode == "RGB" else 1
+    _check_memory(len(entries), channels, h, w)
+    out = np.empty((len(entries), h, w, channels), dtype=np.uint8)
     for i, e in enumerate(entries):
         try:
             with Image.open(e.path) as im:
@@ -192,10 +227,25 @@ def decode_images(entries: list[Entry], size: tuple[int, int] | None) -> tuple[t
                 if im.size != (w, h):
                     im = im.resize((w, h), Image.BILINEAR)
                 array = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        except unreadable as exc:
             raise DataError(f"{e.where}: cannot read image {e.path}: {exc}") from None
         out[i] = array.reshape(h, w, -1)
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous(), mode, (h, w)
+
+
+def _check_memory(count: int, channels: int, h: int, w: int) -> None:
+    """Refuse a set whose decoded tensors would not fit in the memory available."""
+    from snas.memory import available_memory, describe_bytes
+
+    need = count * channels * h * w * BYTES_PER_VALUE
+    try:
+        free = available_memory("cpu")
+    except OSError:
+        return  # the machine does not say; decoding will tell
+    if need > free:
+        raise DataError(f"{count} images of {channels}x{h}x{w} need about {describe_bytes(need)} in memory once "
+                        f"decoded, more than the {describe_bytes(free)} available: give a smaller --image-size "
+                        f"or fewer images (max_per_class)")
 
 
 def is_image_file(path: Path) -> bool:

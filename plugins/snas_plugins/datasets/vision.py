@@ -41,8 +41,15 @@ def default_data_dir() -> Path:
     return Path(cache).expanduser() / "snas" / "data"
 
 
+#: the largest side ``image_size`` accepts: 4096x4096 RGB is 200 MB per image as float32 already
+MAX_IMAGE_SIDE = 4096
+
+
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
-    """``"32x32"`` (or ``"32"``) as ``(height, width)``; ``None`` stays ``None``."""
+    """``"32x32"`` (or ``"32"``) as ``(height, width)``; ``None`` stays ``None``.
+
+    Each side must lie in 1..:data:`MAX_IMAGE_SIDE`.
+    """
     if text is None or text == "":
         return None
     parts = str(text).lower().replace(" ", "").split("x")
@@ -57,6 +64,8 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
         raise ConfigError(f"image_size must look like HxW (e.g. 32x32), got {text!r}") from None
     if h <= 0 or w <= 0:
         raise ConfigError(f"image_size must be positive, got {text!r}")
+    if h > MAX_IMAGE_SIDE or w > MAX_IMAGE_SIDE:
+        raise ConfigError(f"image_size {text!r} is too large: each side may be at most {MAX_IMAGE_SIDE} pixels")
     return h, w
 
 
