@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import snas
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
+from snas_plugins.evaluators.inherit import inherit_weights
 from snas_plugins.evaluators.metrics import classification_metrics, split_logits
 
 _in = attrs.validators.in_
@@ -51,6 +53,8 @@ class TrainOptions:
     fast_max_batches: int | None = attrs.field(default=20, validator=attrs.validators.optional(_gt0))
     mixed_precision: bool = True
     full_metrics: bool = True
+    inherited_epochs: int | None = snas.option(None, low=1, help="Epochs of a child that starts from its parent's "
+                                                                "weights (--weight-inheritance); none: max_epochs.")
 
 
 class Diverged(Exception):
@@ -144,6 +148,7 @@ class Train(Evaluator):
     default = True
     summary_metrics = (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
                        ("params", "parameters"))
+    inherits_weights = True
 
     def evaluate(
         self,
@@ -174,9 +179,12 @@ class Train(Evaluator):
         amp = opts.mixed_precision and device.type == "cuda"
         fast = protocol == "fast"
         epochs = opts.fast_epochs if fast else opts.max_epochs
+        if protocol == snas.INHERITED and opts.inherited_epochs:
+            epochs = opts.inherited_epochs
         max_batches = opts.fast_max_batches if fast else None
 
         model = family.build(arch, data.input_shape, data.num_classes).to(device)
+        inherited = inherit_weights(model, family, data, seed)  # {} unless a parent's weights came with the task
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         flops = count_flops(model, data.input_shape, device)
         optimizer = make_optimizer(arch["optimizer"], model.parameters(), arch["learning_rate"], opts.weight_decay)
@@ -252,6 +260,7 @@ class Train(Evaluator):
             score=val["accuracy"],
             metrics={
                 **extra,
+                **inherited,
                 "protocol": protocol,
                 "max_epochs": epochs,
                 "max_batches_per_epoch": max_batches,
