@@ -8,7 +8,11 @@ trial it will start from, from the pool as it stands then:
 
 * among the proposal's ``meta["parents"]`` (the trials a strategy mutated
   or crossed over) that are in the pool, the one nearest to the child;
-* else the nearest member of the child's family (:func:`distance`);
+* else, once the family's pool is full, its member nearest to the child
+  (:func:`distance`; the better one on a tie). Before that the child trains
+  from scratch: the first networks of a run are random, and starting one
+  random network from another that happened to train badly (diverged, or
+  stuck at chance) costs more than it saves;
 * else none: the child trains from scratch.
 
 The choice is recorded with the proposal, like the pruner's rule, so it
@@ -92,15 +96,17 @@ class WeightPool:
     def choose(self, arch: Architecture, meta: Mapping[str, Any]) -> dict[str, Any] | None:
         """The trial ``arch`` should start from, as recorded with its proposal (``None``: from scratch).
 
+        See the module's docstring for the rule.
+
         ``{"from": trial id, "by": "parent" | "nearest", "distance": d}``;
         ``"wanted"`` names the parents that were not in the pool any more.
         """
         members = self.members(arch.family)
-        if not members:
-            return None
         parents = [self._origin.get(int(p), int(p)) for p in meta.get("parents") or ()]
         by_id = {t.trial_id: t for t in members}
         listed = [by_id[p] for p in dict.fromkeys(parents) if p in by_id]
+        if not listed and len(members) < self.max_models:
+            return None
         pick = listed or members
         ranked = sorted(((distance(self.space, arch, t.arch), rank, t) for rank, t in enumerate(pick)),
                         key=lambda entry: entry[:2])
