@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -244,38 +238,3 @@ def test_an_evaluator_that_cannot_inherit_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="weight-inheritance"):
         nb201_search(tmp_path, "nb201", max_trials=2, weight_inheritance=True)
     assert not (tmp_path / "nb201").exists()
-
-
-@pytest.mark.slow
-def test_a_killed_run_that_inherits_resumes_as_the_uninterrupted_one(tmp_path):
-    from test_resume import KILL_SEED, _env, _signature, _snas
-
-    args = ["--network-type", "mlp", "--max-epochs", "3", "--patience", "3", "-E", "full_metrics=false",
-            "-E", "inherited_epochs=2", "--threads-per-trial", "1", "--population-size", "4", "--generations", "4",
-            "--weight-inheritance", "--weight-sharing-max-models", "2", "--num-workers", "2", "--seed", "7",
-            "--quiet", "--json"]
-    start = time.monotonic()
-    whole = _snas("search", *args, "--output-dir", str(tmp_path), "--run-name", "whole")
-    assert whole.returncode == 0, whole.stderr
-    duration = time.monotonic() - start
-    expected = _signature(tmp_path / "whole")
-    inherited = [(t.trial_id, t.meta.get("inherit"), t.metrics.get("inherited_fraction"))
-                 for t in snas.load_run(tmp_path / "whole").trials]
-    rng = random.Random(f"{KILL_SEED}:inheritance")
-    for k in range(4):
-        moment = rng.uniform(0.1, duration * 0.8)
-        folder = tmp_path / f"killed{k}"
-        proc = subprocess.Popen([sys.executable, "-m", "snas", "search", *args, "--output-dir", str(tmp_path),
-                                 "--run-name", folder.name], env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 300
-        while not (folder / "run.h5").exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        time.sleep(moment)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        resumed = _snas("resume", str(folder), "--json")
-        assert resumed.returncode == 0, f"kill {k} at {moment:.3f}s: {resumed.stderr}"
-        assert _signature(folder) == expected, f"kill {k} at {moment:.3f}s"
-        assert [(t.trial_id, t.meta.get("inherit"), t.metrics.get("inherited_fraction"))
-                for t in snas.load_run(folder).trials] == inherited, f"kill {k} at {moment:.3f}s"
