@@ -206,16 +206,17 @@ def test_time_budget_stops_the_run(tmp_path, test_plugins):
     class SlowTrials:
         @hookimpl
         def snas_trial_finished(self, run, trial):
-            time.sleep(0.3)  # stands in for a long training run
+            time.sleep(3.0)  # stands in for a long training run
 
-    result = _run(tmp_path, [[(32, "full")], [(64, "full")], [(0, "full")], [(13, "full")]], time_budget=0.5,
+    # the budget counts loading the data too; four trials would need over 12 s
+    result = _run(tmp_path, [[(32, "full")], [(64, "full")], [(0, "full")], [(13, "full")]], time_budget=8.0,
                   observers=[SlowTrials()])
     assert result.status == "budget_exhausted"
     assert 1 <= len(result.trials) < 4
 
 
 def test_a_trial_running_at_the_deadline_is_cut_short(tmp_path):
-    result = nb201_search(tmp_path, "cut", max_trials=50, time_budget=2.0, evaluator_options={"sleep_seconds": 0.4})
+    result = nb201_search(tmp_path, "cut", max_trials=50, time_budget=6.0, evaluator_options={"sleep_seconds": 1.0})
     assert result.status == "budget_exhausted"
     last = result.trials[-1]
     assert last.status == "cut_short" and last.score is None and len(last.curves["val_acc"]) < 4

@@ -141,7 +141,7 @@ def test_a_second_snas_process_on_the_same_run_is_refused(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "ready"
         resume = subprocess.run([sys.executable, "-m", "snas", "resume", str(tmp_path / "run")],
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=600)
         assert resume.returncode != 0
         assert f"being written by process {holder.pid}" in resume.stderr and "Traceback" not in resume.stderr
     finally:

@@ -312,10 +312,12 @@ class ProgressObserver:
         )
         self.task = None
         self.trials: dict[int, Any] = {}
+        self.retraining = False
 
     def _note(self, run: Any) -> str:
         best = f"best {_fmt(run.best.score)}" if run.best else "best -"
-        return f"{best}  {len(run.in_flight)} running"
+        budget = f"  {run.elapsed():.0f}/{run.time_budget:.0f} s" if run.time_budget else ""
+        return f"{best}  {len(run.in_flight)} running{budget}"
 
     @hookimpl
     def snas_run_started(self, run: Any) -> None:
@@ -325,6 +327,10 @@ class ProgressObserver:
 
     @hookimpl
     def snas_trial_started(self, run: Any, trial: Any) -> None:
+        if trial.meta.get("final") and not self.retraining:
+            self.retraining = True
+            self.progress.console.print("final retraining of the fast-protocol winners with the full protocol "
+                                        "(outside the trial and time budget)")
         self.trials[trial.trial_id] = self.progress.add_task(
             f"  trial {trial.trial_id} {trial.arch.family}", total=None, note="starting")
         self.progress.update(self.task, note=self._note(run))
@@ -414,8 +420,13 @@ def _report(result: Any, as_json: bool) -> None:
         if result.stopped_by is not None:
             sys.exit(128 + int(result.stopped_by))
     elif result.trials and not any(t.ok for t in result.trials):
-        click.echo(f"error: every trial failed (first error: {result.trials[0].error}); see `snas show "
-                   f"{result.path}`", err=True)
+        failed = [t for t in result.trials if t.status == "failed"]
+        if len(failed) == len(result.trials):
+            click.echo(f"error: every trial failed (first error: {failed[0].error}); see `snas show "
+                       f"{result.path}`", err=True)
+        else:
+            click.echo(f"error: no trial finished ({', '.join(sorted({t.status for t in result.trials}))}): give "
+                       "the search more time (--time-budget) or a shorter training protocol", err=True)
         sys.exit(1)
 
 

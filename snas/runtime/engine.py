@@ -468,6 +468,7 @@ class Engine:
         """Run (``resume=False``: start; else continue) the search whose ``run.h5`` is ``path``."""
         from snas.runtime.result import RunResult
 
+        self._started = time.monotonic()  # the time budget counts loading the data too
         self._build()
         cfg = self.config
         folder = Path(path).parent
@@ -519,7 +520,8 @@ class Engine:
         cfg, log_ = self.config, self.log
         self.state = RunState(config=cfg, path=self.writer.path, max_trials=self.max_trials,
                               time_budget=cfg.time_budget, objectives=self.objectives, window=self.window,
-                              data_info=self.data.describe(), resumed=resume, elapsed_before=log_.elapsed)
+                              data_info=self.data.describe(), resumed=resume, elapsed_before=log_.elapsed,
+                              started_at=self._started)
         self.front = Front(self.objectives)
         self.cache: dict[str, Trial] = {}
         self.finished: dict[int, Trial] = {}  # finished, not told yet
