@@ -25,10 +25,11 @@ def mlp(*widths: int, batch_norm: bool = False) -> Architecture:
                                 "use_batch_norm": batch_norm, **TRAINING})
 
 
-def cnn(filters: tuple, kernels: tuple, batch_norm: bool = False, skip: bool = False) -> Architecture:
+def cnn(filters: tuple, kernels: tuple, batch_norm: bool = False, skip: bool = False,
+        head: str = "global_pool") -> Architecture:
     return Architecture("cnn", {"num_layers": len(filters), "filters": tuple(filters), "kernel_sizes": tuple(kernels),
                                 "activation": "relu", "skip_connections": skip, "use_batch_norm": batch_norm,
-                                **TRAINING})
+                                "head": head, **TRAINING})
 
 
 def trained_like(model: nn.Module, seed: int = 1) -> nn.Module:
@@ -82,9 +83,11 @@ def test_widening_and_deepening_an_mlp_keep_its_function(manager, parent, child)
     (cnn((16, 32), (3, 3)), cnn((16, 32), (5, 7)), (1, 8, 8)),  # bigger kernels, zero-padded around the centre
     (cnn((16, 32), (3, 3), batch_norm=True, skip=True), cnn((32, 64), (3, 5), batch_norm=True, skip=True),
      (1, 8, 8)),
+    # a head that flattens a 4x4 grid: its inputs are channel-major, so copying channel c to c + n copies them
+    (cnn((16, 32), (3, 3), head="pool_4x4"), cnn((16, 64), (3, 3), head="pool_4x4"), (1, 16, 16)),
     # the family moves its poolings with the depth: only an image too small to pool keeps them in place
     (cnn((16, 16), (3, 3)), cnn((16, 16, 16), (3, 3, 3)), (1, 3, 3)),
-], ids=["wider", "bigger-kernels", "residual-wider", "deeper"])
+], ids=["wider", "bigger-kernels", "residual-wider", "flatten-head-wider", "deeper"])
 def test_widening_convolutions_keeps_the_function(manager, parent, child, shape):
     before, after, report = pair(manager, parent, child, shape)
     assert torch.allclose(before, after, atol=1e-4), (before - after).abs().max()
@@ -231,7 +234,8 @@ def test_inheritance_is_identical_inline_and_on_two_workers(tmp_path):
     inline = _search(tmp_path, "inline", config={"max_in_flight": 2})
     pooled = _search(tmp_path, "pool", executor="process", num_workers=2, config={"max_in_flight": 2})
     assert _inheritance(inline) == _inheritance(pooled)
-    assert sum(t.metrics.get("inherited_fraction", 0) > 0 for t in pooled.trials) >= 5
+    children = [t for t in pooled.trials if not t.meta.get("final")][4:]  # after the population of 4
+    assert len(children) >= 4 and all(t.metrics.get("inherited_fraction", 0) > 0 for t in children)
 
 
 def test_an_evaluator_that_cannot_inherit_is_refused(tmp_path):
