@@ -249,9 +249,18 @@ class Evaluator(Component, abc.ABC):
 
     ``summary_metrics`` lists ``(metric, label)`` pairs of the metrics worth
     a column in ``snas show`` and a line in the search summary.
+
+    ``inherits_weights = True`` declares that the evaluator can start a
+    trial from a parent's trained weights (``--weight-inheritance``): it
+    reads them from ``snas.current_trial().parent``, evaluates the
+    :data:`~snas.contracts.records.INHERITED` protocol (a child trained from
+    them), and returns the trained ``weights`` of every ``ok`` trial, which
+    the engine keeps in the run's pool for later children. A run asking
+    for inheritance with an evaluator that does not declare it is refused.
     """
 
     summary_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()
+    inherits_weights: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -29,6 +29,11 @@ from snas.contracts.space import Architecture
 #: ``cut_short`` stopped by the run's time budget. Only ``ok`` trials have a final score.
 STATUSES = ("ok", "failed", "pruned", "cut_short")
 
+#: the protocol of a trial that starts from a parent's trained weights (``--weight-inheritance``): a
+#: reduced protocol, like ``"fast"``, since its score is not that of a training from scratch; the
+#: best of them are retrained from scratch at the end of the run (``--retrain-top``)
+INHERITED = "inherited"
+
 
 @attrs.frozen
 class Objective:
@@ -67,7 +72,11 @@ class Proposal:
 
     ``protocol`` names the training protocol (``"full"`` or a reduced one
     such as ``"fast"``); ``meta`` is free JSON-able information the strategy
-    wants stored with the trial (generation, parent ids, predicted score…).
+    wants stored with the trial (generation, predicted score…). One key has
+    a meaning to the engine: ``meta["parents"]``, the trial ids the proposal
+    was derived from (mutated or crossed over, best-suited first); with
+    ``--weight-inheritance`` the child starts from one of their trained
+    weights (see :data:`INHERITED`).
     """
 
     arch: Architecture
@@ -110,7 +119,11 @@ class EvaluationTask:
     budget ends: the evaluator should stop then and return what it has
     (:func:`snas.current_trial` tells it). ``context`` carries extra inputs
     that travel with the task to whatever process evaluates it (JSON-able
-    values and tensors only).
+    values and tensors only); the evaluator sees them as
+    ``snas.current_trial().inputs``. The engine sets two keys: ``"rule"``,
+    the run's pruner's rule for the trial, and ``"parent"``, with
+    ``--weight-inheritance``, the trained weights the trial starts from
+    (read it as ``snas.current_trial().parent``, an :class:`InheritedWeights`).
     """
 
     trial_id: int
@@ -119,6 +132,31 @@ class EvaluationTask:
     protocol: str = "full"
     deadline: float | None = None
     context: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class InheritedWeights:
+    """The trained weights a trial starts from (``--weight-inheritance``): what ``context["parent"]`` holds.
+
+    ``trial_id`` is the trial that trained them, ``arch`` its architecture
+    (of the child's family), ``weights`` its ``state_dict`` (CPU tensors).
+    An evaluator that can use them (``Evaluator.inherits_weights``) builds
+    the parent's network, loads ``weights`` and transfers what fits into the
+    child's before training.
+    """
+
+    trial_id: int
+    arch: Architecture
+    weights: dict[str, Any] = attrs.field(repr=False)
+
+    def to_context(self) -> dict[str, Any]:
+        """The form that travels in :attr:`EvaluationTask.context` (plain values and tensors)."""
+        return {"trial_id": self.trial_id, "architecture": self.arch.to_dict(), "weights": self.weights}
+
+    @classmethod
+    def from_context(cls, value: Mapping[str, Any]) -> "InheritedWeights":
+        """The inverse of :meth:`to_context`."""
+        return cls(int(value["trial_id"]), Architecture.from_dict(value["architecture"]), dict(value["weights"]))
 
 
 @attrs.define

@@ -103,6 +103,13 @@ class RunConfig:
     export_formats: list[str] = option(factory=list, flag="--export",
                                        help="After the search, export the best model in these formats (or 'all') "
                                             "into <run folder>/export.")
+    weight_inheritance: bool = option(False, help="Start each child from the trained weights of its parent (or of "
+                                                  "the most similar trained architecture): layers that fit are "
+                                                  "copied, grown ones widened, new ones start as the identity; such "
+                                                  "children are ranked as reduced-protocol trials and the best are "
+                                                  "retrained from scratch at the end (--retrain-top).")
+    weight_sharing_max_models: int = option(10, low=1, help="Trained networks per family kept for inheritance (the "
+                                                            "best by score so far); bounds the run folder.")
     prescreen: str | None = option(None, help="Zero-cost proxy evaluator that screens proposals; only the best "
                                               "fraction is trained.")
     prescreen_keep: float = option(0.25, low=0, low_open=True, high=1,

@@ -51,7 +51,9 @@ from snas.runtime.config import RunPlan, make_options
 from snas.runtime.devices import resolve_device
 from snas.contracts.errors import ConfigError, DataError, SearchInterrupted
 from snas.contracts.components import StrategyContext
-from snas.contracts.records import EvaluationTask, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult, trial_seed
+from snas.contracts.records import (INHERITED, EvaluationTask, InheritedWeights, Objective, PendingTrial, Proposal,
+                                    Trial, TrialProgress, TrialResult, trial_seed)
+from snas.runtime.inheritance import TRAINED, WeightPool
 from snas.runtime.objectives import Front, parse_objectives
 from snas.runtime.state import RunState, better
 from snas.runtime.plugins import PluginManager, get_plugin_manager
@@ -224,6 +226,10 @@ class Engine:
         self.strategy = strategy.cls(self.space, strategy.options, self.rng)
         if cfg.prescreen:
             mgr.get_evaluator(cfg.prescreen)  # an unknown proxy fails before the run file exists
+        if cfg.weight_inheritance and not plan["evaluator"].cls.inherits_weights:
+            raise ConfigError(f"--weight-inheritance: the evaluator {plan['evaluator'].name!r} cannot start a trial "
+                              "from inherited weights (it does not declare inherits_weights); choose an evaluator "
+                              "that trains networks, or drop --weight-inheritance")
         self._check_export_formats()
         devices = cfg.devices()
         for device in devices:
@@ -335,7 +341,7 @@ class Engine:
         with self._critical_section():
             self.log.elapsed = self.state.elapsed()
             self.writer.checkpoint(self.log, {tid: None for tid in keep})
-            dropped = sorted(self.log.weight_files - keep)
+            dropped = sorted(self.log.weight_files - keep - self._inheritance_needs())
             if dropped:
                 self.writer.append_many([{"kind": "weights_dropped", "trial_id": tid} for tid in dropped])
                 for tid in dropped:
@@ -356,6 +362,88 @@ class Engine:
         if better(trial, self.state.best):
             return True
         return len(self.objectives) > 1 and self.front.would_join(trial) and len(self.state.front) < MAX_FRONT_WEIGHTS
+
+    # -- weight inheritance: the pool, each proposal's parent, its weights in the task ------------------
+
+    def _choose_parent(self, pending: PendingTrial) -> None:
+        """Pick the trial a new proposal starts from (``--weight-inheritance``), recorded with the proposal.
+
+        The pool holds only trials told so far, so the choice, like the
+        pruner's rule, is the same on every executor and after a resume. A
+        child that inherits is trained under the reduced ``inherited``
+        protocol (a ``fast`` one stays fast): its score ranks candidates,
+        and the final retraining gives the best of them a training from
+        scratch.
+        """
+        if self.pool is None:
+            return
+        source = self.pool.choose(pending.arch, pending.meta)
+        if source is None:
+            return
+        pending.meta["inherit"] = source
+        if pending.protocol == "full":
+            pending.protocol = INHERITED
+
+    def _mark_trained(self, trial: Trial, weights: dict[str, Any] | None) -> bool:
+        """Mark a finished trial whose weights may serve later children; whether it may join the pool.
+
+        A trial that would not join the pool now never will (the pool only
+        gets better), so its weights need not be written.
+        """
+        if self.pool is None or weights is None or not trial.ok or trial.cached_from is not None \
+                or trial.meta.get("final"):
+            return False
+        trial.meta[TRAINED] = True
+        return self.pool.would_join(trial)
+
+    def _parent_of(self, pending: PendingTrial) -> InheritedWeights | None:
+        """The weights a pending trial inherits, to travel with its task (``context["parent"]``)."""
+        source = pending.meta.get("inherit")
+        if not source:
+            return None
+        tid = int(source["from"])
+        weights = self._parent_weights.get(tid)
+        if weights is None:
+            weights = self.log.weights(tid)
+            if weights is None or tid not in self.log.trials:
+                log.warning("trial %d should start from the weights of trial %d, which the run folder no longer "
+                            "holds; it trains from scratch", pending.trial_id, tid)
+                return None
+            self._parent_weights[tid] = weights
+        return InheritedWeights(tid, self.log.trials[tid].arch, weights)
+
+    def _inheritance_needs(self) -> set[int]:
+        """Trials whose weight files inheritance still needs.
+
+        The pool; trials finished but not told yet (they may join it); the
+        parents of trials not finished. At most ``--weight-sharing-max-models``
+        per family plus twice the window, whatever the length of the run.
+        """
+        if self.pool is None:
+            return set()
+        needs = self.pool.ids() | set(self.finished)
+        for pending in (*self.pending.values(), *self.log.pending.values()):
+            source = pending.meta.get("inherit")
+            if source:
+                needs.add(int(source["from"]))
+        return needs
+
+    def _release_weights(self) -> None:
+        """Delete the weight files that neither the run's result nor inheritance needs any more."""
+        if self.pool is None:
+            return
+        needs = self._inheritance_needs()
+        for tid in [t for t in self._parent_weights if t not in needs]:
+            del self._parent_weights[tid]
+        drop = sorted(self.log.weight_files - self._weights_to_keep() - needs)
+        if not drop:
+            return
+        with self._critical_section():
+            self.writer.append_many([{"kind": "weights_dropped", "trial_id": tid} for tid in drop])
+            self.writer.flush()  # the journal says so before the files go
+            for tid in drop:
+                self.log.weight_files.discard(tid)
+            self.writer.drop_weights(drop)
 
     def _write_live(self, force: bool = False) -> None:
         """Rewrite live.json at most every LIVE_INTERVAL; an update that comes sooner is written by a timer.
@@ -464,6 +552,8 @@ class Engine:
         self.twins: dict[int, list[int]] = {}  # running trial id -> pending duplicates waiting for it
         self.evaluating: dict[str, int] = {}  # fingerprint -> id of the trial evaluating it
         self.pending: dict[int, PendingTrial] = {}  # asked (or final) and not finished
+        self.pool = WeightPool(self.space, cfg.weight_sharing_max_models) if cfg.weight_inheritance else None
+        self._parent_weights: dict[int, dict[str, Any]] = {}  # weights of the pool (and pending parents) in memory
         self.told = self.asked = 0
         self.planned = 0  # proposals that needed (or need) an evaluation: what the trial budget counts
         self.cached_in_a_row = 0
@@ -506,10 +596,12 @@ class Engine:
             self.told, self.asked = int(snap["told"]), int(snap["asked"])
             self.state.generation = int(snap.get("generation", 0))
         self.planned = sum(1 for t in log_.trials.values() if t.trial_id < self.asked and prescreen.evaluated(t))
-        if self.pruner is not None:  # the pruner holds what the trials told so far taught it
-            for tid in range(self.told):
-                if tid in log_.trials and not log_.trials[tid].meta.get("final"):
+        for tid in range(self.told):  # the pruner and the pool hold what the trials told so far taught them
+            if tid in log_.trials and not log_.trials[tid].meta.get("final"):
+                if self.pruner is not None:
                     self.pruner.tell(log_.trials[tid])
+                if self.pool is not None:
+                    self.pool.tell(log_.trials[tid])
         for tid in range(self.told, self.asked):
             if tid in log_.trials:
                 self.finished[tid] = log_.trials[tid]
@@ -586,6 +678,8 @@ class Engine:
             self._call_strategy(self.strategy.tell, trial)
             if self.pruner is not None and not trial.meta.get("final"):
                 self.pruner.tell(trial)
+            if self.pool is not None and not trial.meta.get("final"):
+                self.pool.tell(trial)
             self.told += 1
             self._snapshot_if_due()
             if not trial.meta.get("final"):
@@ -593,6 +687,7 @@ class Engine:
             if self.strategy.generation != generation:
                 self._generation_done()
             self._fill()
+        self._release_weights()
 
     def _fill(self) -> None:
         while not self.strategy_done and self.asked < self.told + self.window and not self._stopping():
@@ -650,6 +745,8 @@ class Engine:
                                dict(proposal.meta), self.pruner.rule() if self.pruner and not final else None)
         if final:
             pending.meta["final"] = True
+        elif recorded is None:
+            self._choose_parent(pending)
         if recorded is not None and recorded.arch != proposal.arch and not self.warned_replay:
             self.warned_replay = True
             log.warning("strategy %r proposed trial %d differently on resume than before; the recorded trial is "
@@ -707,6 +804,9 @@ class Engine:
                 deadline = time.time() + max(0.0, self.config.time_budget - self.state.elapsed())
             self.state.in_flight[tid] = pending
             context = {"rule": pending.rule} if pending.rule is not None else {}
+            parent = self._parent_of(pending)
+            if parent is not None:
+                context["parent"] = parent.to_context()
             self.executor.submit(EvaluationTask(tid, pending.arch, pending.seed, pending.protocol, deadline, context))
             self.manager.hook.snas_trial_started(run=self.state, trial=pending)
             self._write_live()
@@ -745,7 +845,8 @@ class Engine:
     def _complete(self, trial: Trial, weights: dict[str, Any] | None = None) -> None:
         """Make a finished trial durable, account for it, and queue it to be told."""
         tid = trial.trial_id
-        keep = weights is not None and self._wants_weights(trial)
+        pooled = self._mark_trained(trial, weights)
+        keep = weights is not None and (self._wants_weights(trial) or pooled)
         now = time.monotonic()
         # Written before it is told: a killed process (SIGKILL included) loses nothing finished. Synced
         # to the disk too (against power loss) unless trials are so short that a sync each would cost
@@ -754,6 +855,8 @@ class Engine:
         with self._critical_section():
             if keep:
                 self.writer.write_weights(tid, weights)
+                if pooled:
+                    self._parent_weights[tid] = weights
             self._record([{"kind": "trial", "trial": trial.to_record(), "weights": keep}], durable=sync)
             if not sync:
                 self.writer.flush()

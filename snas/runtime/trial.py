@@ -22,7 +22,7 @@ import contextvars
 import time
 from typing import Any, Callable, Iterator
 
-from snas.contracts.records import TrialProgress
+from snas.contracts.records import InheritedWeights, TrialProgress
 
 _current: contextvars.ContextVar["TrialContext | None"] = contextvars.ContextVar("snas_trial", default=None)
 
@@ -50,6 +50,12 @@ class TrialContext:
         self.pruned_at: int | None = None
         self._best: float | None = None
         self.last: TrialProgress | None = None
+
+    @property
+    def parent(self) -> InheritedWeights | None:
+        """The trained weights this trial starts from (``--weight-inheritance``), or ``None`` to start fresh."""
+        value = self.inputs.get("parent")
+        return InheritedWeights.from_context(value) if value else None
 
     def report(self, phase: str, step: int | None = None, total: int | None = None, **metrics: float) -> None:
         """Tell the engine what the trial is doing: ``phase``, ``step`` of ``total``, latest ``metrics``."""

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import snas
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
+from snas_plugins.evaluators.inherit import inherit_weights
 from snas_plugins.evaluators.metrics import classification_metrics, split_logits
 
 _in = attrs.validators.in_
@@ -56,6 +57,8 @@ class TrainOptions:
     mixed_precision: bool = snas.option(True, help="bfloat16 autocast on CUDA.")
     full_metrics: bool = snas.option(True, help="Precision, recall, F1, confusion matrix, ROC and top-k on the "
                                                 "test split for every full-protocol trial.")
+    inherited_epochs: int | None = snas.option(None, low=1, help="Epochs of a child that starts from its parent's "
+                                                                "weights (--weight-inheritance); none: max_epochs.")
 
 
 class Diverged(Exception):
@@ -162,6 +165,7 @@ class Train(Evaluator):
     default = True
     summary_metrics = (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
                        ("params", "parameters"))
+    inherits_weights = True
 
     def evaluate(
         self,
@@ -208,10 +212,13 @@ class Train(Evaluator):
         amp = opts.mixed_precision and device.type == "cuda"
         fast = protocol == "fast"
         epochs = opts.fast_epochs if fast else opts.max_epochs
+        if protocol == snas.INHERITED and opts.inherited_epochs:
+            epochs = opts.inherited_epochs
         max_batches = opts.fast_max_batches if fast else None
         cap = None if opts.max_trial_seconds is None else start + opts.max_trial_seconds
 
         model = family.build(arch, data.input_shape, data.num_classes).to(device)
+        inherited = inherit_weights(model, family, data, seed)  # {} unless a parent's weights came with the task
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         flops = count_flops(model, data.input_shape, device)
         optimizer = make_optimizer(arch["optimizer"], model.parameters(), arch["learning_rate"], opts.weight_decay)
@@ -219,7 +226,7 @@ class Train(Evaluator):
         stopper = EarlyStopping(opts.monitor, opts.patience, opts.min_delta)
         curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "lr": []}
         base = {"protocol": protocol, "max_epochs": epochs, "max_batches_per_epoch": max_batches, "params": params,
-                "flops": flops, "device": str(device)}
+                "flops": flops, "device": str(device), **inherited}
         on_cpu = device.type == "cpu"
         check_every = 20  # batches between divergence checks on an accelerator (each check syncs)
         clip = opts.grad_clip

@@ -18,7 +18,8 @@ counts ``offspring`` children (default 1 in aging mode).
 A child is, with probability ``crossover_rate``, the crossover of two
 tournament winners (parameter-wise within a family, single-point for
 per-layer lists, a mutant of one parent when the families differ), otherwise
-a mutant of one winner; mutation changes each parameter with probability
+a mutant of one winner (its proposal's ``meta["parents"]`` holds their trial
+ids, for ``--weight-inheritance``); mutation changes each parameter with probability
 ``mutation_rate`` and the family with ``0.2 * mutation_rate``. Children avoid
 architectures already proposed in the run.
 
@@ -211,25 +212,33 @@ class Evolutionary(BatchStrategy):
 
     def make_child(self, level: int | None, seen: set[str]) -> Architecture:
         """A new child at ``level``; tries to avoid the fingerprints in ``seen``."""
+        return self.breed(level, seen)[0]
+
+    def breed(self, level: int | None, seen: set[str]) -> tuple[Architecture, list[int]]:
+        """A new child at ``level`` and the trial ids of its parents (none for a fresh sample)."""
         opts = self.options
         child = None
         for _ in range(20):
-            a = _arch(self.tournament())
+            first = self.tournament()
+            a = _arch(first)
+            parents = [first["trial_id"]]
             if self.rng.random() < opts.crossover_rate:
-                b = _arch(self.tournament())
+                second = self.tournament()
+                b = _arch(second)
+                parents.append(second["trial_id"])
                 child = self.space.crossover(a, b, self.rng, level=level, rate=opts.mutation_rate)
                 if child in (a, b):  # crossover of near-identical parents: mutate to move on
                     child = self._mutate(child, level)
             else:
                 child = self._mutate(a, level)
             if child.fingerprint not in seen:
-                return child
+                return child, list(dict.fromkeys(parents))
         fresh = self.space.sample(self.rng, level)
         for _ in range(100):
             if fresh.fingerprint not in seen:
                 break
             fresh = self.space.sample(self.rng, level)
-        return fresh
+        return fresh, []
 
     def _mutate(self, arch: Architecture, level: int | None) -> Architecture:
         rate = self.options.mutation_rate
@@ -267,9 +276,9 @@ class Evolutionary(BatchStrategy):
         count = min(self.options.children_per_generation, self.options.population_size - len(self._elites()))
         proposals = []
         for _ in range(count):
-            child = self.make_child(level, seen)
+            child, parents = self.breed(level, seen)
             seen.add(child.fingerprint)
-            proposals.append(Proposal(child, protocol=protocol, meta=dict(meta)))
+            proposals.append(Proposal(child, protocol=protocol, meta={**meta, "parents": parents}))
         return proposals
 
     def tell_batch(self, trials: list[Trial]) -> None:
@@ -308,7 +317,8 @@ class Evolutionary(BatchStrategy):
             if self.asked < opts.population_size:
                 arch = self._sample(level, self.proposed)
             elif self.asked - opts.population_size < children and self.population:
-                arch = self.make_child(level, self.proposed | {_arch(m).fingerprint for m in self.population})
+                arch, parents = self.breed(level, self.proposed | {_arch(m).fingerprint for m in self.population})
+                meta["parents"] = parents
                 self.proposed.add(arch.fingerprint)
             else:
                 break  # finished, or waiting for the first member of the population

@@ -10,7 +10,9 @@ is reached, rounds go on at that level (neighbours by single-parameter
 mutation), which is also how the search works on a one-level space such as
 NAS-Bench-201.
 
-Before each round's results reach the surrogate, its Kendall tau between
+A neighbour's proposal names the beam member it was expanded from
+(``meta["parents"]``, for ``--weight-inheritance``). Before each round's
+results reach the surrogate, its Kendall tau between
 predicted and measured scores is recorded; ``progress()`` returns it, so the
 run file holds it per round under ``/generations``.
 """
@@ -73,6 +75,7 @@ class PNAS(BatchStrategy):
         self.history: list[dict[str, Any]] = []
         self.pending: dict[str, dict[str, Any]] = {}
         self.rounds_log: list[dict[str, Any]] = []
+        self.expanded_from: dict[str, int] = {}  # a neighbour's fingerprint -> the beam member's trial id
 
     @classmethod
     def default_budget(cls, options: PNASOptions) -> int | None:
@@ -123,6 +126,7 @@ class PNAS(BatchStrategy):
         seen = self._seen()
         beam = sorted(self._ok_history(), key=lambda h: h["score"], reverse=True)[: self.options.beam_size]
         out: dict[str, Architecture] = {}
+        self.expanded_from = {}
         for h in beam:
             parent = Architecture.from_dict(h["architecture"])
             for _ in range(self.options.num_expansions):
@@ -130,6 +134,8 @@ class PNAS(BatchStrategy):
                     child = self._neighbour(parent, level)
                     if child.fingerprint not in seen and child.fingerprint not in out:
                         out[child.fingerprint] = child
+                        if h.get("trial_id") is not None and child.family == parent.family:
+                            self.expanded_from[child.fingerprint] = int(h["trial_id"])
                         break
         for _ in range(self.options.random_candidates):
             child = self.space.sample(self.rng, level)
@@ -181,9 +187,15 @@ class PNAS(BatchStrategy):
         self.pending = {a.fingerprint: {"level": level, **pred} for a, pred in chosen}
         self._surrogate_loss = loss
         return [
-            Proposal(a, meta={"round": self.round, "level": level, **{f"predicted_{k}": v for k, v in pred.items()}})
+            Proposal(a, meta={"round": self.round, "level": level, **{f"predicted_{k}": v for k, v in pred.items()},
+                              **self._parents(a)})
             for a, pred in chosen
         ]
+
+    def _parents(self, arch: Architecture) -> dict[str, list[int]]:
+        """``{"parents": [beam member]}`` for a neighbour of the beam; nothing for a fresh sample."""
+        parent = self.expanded_from.get(arch.fingerprint)
+        return {"parents": [parent]} if parent is not None else {}
 
     def tell_batch(self, trials: list[Trial]) -> None:
         entry: dict[str, Any] = {"round": self.round, "trained": len(trials)}
@@ -198,7 +210,7 @@ class PNAS(BatchStrategy):
         for t, lvl in zip(trials, levels):
             self.history.append(
                 {"architecture": t.arch.to_dict(), "score": t.score if t.ok else None, "round": self.round,
-                 "level": lvl}
+                 "level": lvl, "trial_id": t.trial_id}
             )
         if levels:
             self.level = max(levels)
