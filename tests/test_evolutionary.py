@@ -292,7 +292,7 @@ def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
 
 
 @pytest.mark.slow
-def test_evolution_beats_random_search_on_nb201():
+def test_evolution_beats_random_search_on_nb201(nb201_table):
     """Ten seeds, 150 queries on CIFAR-10: regularized evolution returns better cells than random."""
     def mean(strategy: str) -> float:
         return float(np.mean([run_direct(strategy, s, 150, "cifar10", preset(strategy, 150))["test_accuracy"]

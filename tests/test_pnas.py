@@ -94,7 +94,7 @@ def test_pnas_state_round_trip_through_json_continues_identically(manager):
     assert a.progress() == b.progress()
 
 
-def test_pnas_works_on_nb201_table(manager):
+def test_pnas_works_on_nb201_table(manager, nb201_table):
     from snas_plugins.commands.benchmark import run_direct
 
     record = run_direct("pnas", 0, 60, strategy_options={"top_k": 10})
@@ -173,7 +173,7 @@ def test_pnas_enas_resume_retrains_the_same_supernet(manager, digits):
 
 
 @pytest.mark.slow
-def test_pnas_resumed_run_continues_like_the_uninterrupted_one(tmp_path):
+def test_pnas_resumed_run_continues_like_the_uninterrupted_one(tmp_path, nb201_table):
     import snas
 
     common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
