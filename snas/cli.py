@@ -117,6 +117,8 @@ def _search_options(f: Any) -> Any:
         click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
         click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
         click.option("--evaluator", help="Evaluator plugin (default: train)."),
+        click.option("--pruner", help="Stop trials that are behind: median or asha (successive halving), or a plugin's pruner."),
+        click.option("-P", "--pruner-option", "pruner_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the pruner."),
         click.option("--prescreen", help="Zero-cost proxy (zen, naswot, synflow) that screens each batch; only the best fraction is trained."),
         click.option("--prescreen-keep", type=click.FloatRange(0, 1, min_open=True), help="Fraction of each batch the proxy keeps for training (default 0.25)."),
         click.option("--executor", help="Executor plugin (default: auto = inline, or process with --num-workers > 1)."),
@@ -160,7 +162,7 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg = RunConfig.from_dict(base, where=f"config file {params.get('config_file')}" if base else "options")
     simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
               "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency", "prescreen",
-              "prescreen_keep", "max_in_flight", "threads_per_trial")
+              "prescreen_keep", "max_in_flight", "threads_per_trial", "pruner")
     for key in simple:
         if params.get(key) is not None:
             setattr(cfg, key, params[key])
@@ -191,6 +193,7 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg.strategy_options.update(_pairs(params.get("strategy_pairs", ()), "--strategy-option"))
     cfg.evaluator_options.update(_pairs(params.get("evaluator_pairs", ()), "--evaluator-option"))
     cfg.dataset_options.update(_pairs(params.get("dataset_pairs", ()), "--dataset-option"))
+    cfg.pruner_options.update(_pairs(params.get("pruner_pairs", ()), "--pruner-option"))
     return RunConfig.from_dict(cfg.to_dict(), where="options")
 
 
@@ -510,16 +513,35 @@ cli.add_command(__import__("snas.cli_export", fromlist=["export_command"]).expor
 cli.add_command(__import__("snas.cli_evaluate", fromlist=["evaluate"]).evaluate)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while no search was running."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``snas`` command: lets plugins add commands, then runs."""
     from snas.plugins import get_plugin_manager
 
+    import signal
+
+    def terminated(_signum: int, _frame: Any) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)  # before the engine installs its own: end quietly, as shells expect
     try:
         get_plugin_manager().hook.snas_register_commands(cli=cli)
+        cli.main(args=argv, prog_name="snas", standalone_mode=False)
     except SnasError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    cli.main(args=argv, prog_name="snas")
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("interrupted", err=True)
+        sys.exit(143 if isinstance(exc, _Terminated) else 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,6 +75,9 @@ class RunConfig:
     checkpoint_frequency: int | None = attrs.field(default=None, validator=_positive("checkpoint_frequency"))
     retrain_top: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     export_formats: list[str] = attrs.field(factory=list)
+    #: pruner plugin that stops trials that are behind (median, asha, …); None: none
+    pruner: str | None = None
+    pruner_options: dict[str, Any] = attrs.field(factory=dict)
     prescreen: str | None = None
     prescreen_keep: float = attrs.field(default=0.25, validator=_fraction("prescreen_keep"))
 

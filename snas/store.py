@@ -568,8 +568,8 @@ class RunWriter:
 
     @classmethod
     def create(cls, folder: str | Path, *, run_name: str, config: Mapping[str, Any], plugins: Mapping[str, Any],
-               data_info: Mapping[str, Any]) -> "RunWriter":
-        """Start a new run in ``folder``; refuses a folder that already holds a run.
+               data_info: Mapping[str, Any]) -> tuple["RunWriter", RunLog]:
+        """Start a new run in ``folder``: the writer and the (empty) run; refuses a folder that holds a run.
 
         The first file written is a complete ``run.h5`` (renamed into place),
         so a run killed at any moment after it can be resumed.
@@ -593,7 +593,7 @@ class RunWriter:
         except BaseException:
             writer.close()
             raise
-        return writer
+        return writer, log
 
     @classmethod
     def open(cls, path: str | Path) -> tuple["RunWriter", RunLog]:
