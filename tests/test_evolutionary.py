@@ -288,7 +288,7 @@ def test_state_round_trip_continues_exactly(request, options, space_name):
 
 
 @pytest.mark.slow
-def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
+def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run(nb201_table):
     common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
                   strategy_options={"aging": True, "population_size": 8, "generations": 100})
     whole = snas.search("nb201_table", "evolutionary", budget=40, seed=3, run_dir="whole", **common)
@@ -314,7 +314,7 @@ def test_evolution_beats_random_search_on_nb201(nb201_table):
     assert evo > rnd
 
 
-def test_generational_mode_improves_on_its_first_generation(nb201_space):
+def test_generational_mode_improves_on_its_first_generation(nb201_space, nb201_table):
     evaluator = NB201Evaluator(NB201Options(dataset="cifar10"))
     score = lambda arch: evaluator.lookup(arch)["val_accuracy"]
     gains = []
