@@ -12,6 +12,7 @@ click group, so sphinx-click documents the command line a user really has.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from typing import Any
@@ -25,7 +26,7 @@ from snas.plugins import get_plugin_manager, iter_components
 
 #: components whose module starts with this are the built-ins documented here
 BUILTIN_PREFIX = "snas_plugins."
-KINDS = ("family", "strategy", "dataset", "evaluator", "executor", "exporter")
+KINDS = ("family", "strategy", "dataset", "evaluator", "executor", "exporter", "pruner")
 #: how a user passes a component's settings, by kind
 SETTING_ROUTES = {
     "strategy": "``-S key=value``, ``[strategy_options]`` in a TOML file, ``strategy_options={...}`` in Python",
@@ -33,7 +34,10 @@ SETTING_ROUTES = {
     "evaluator": "``-E key=value``, ``[evaluator_options]`` in a TOML file, ``evaluator_options={...}`` in Python",
     "executor": "``executor_options`` in a TOML file or in Python",
     "exporter": "``-O FORMAT.key=value`` on ``snas export``; ``options={FORMAT: {...}}`` in ``export_run``",
+    "pruner": "``-P key=value``, ``[pruner_options]`` in a TOML file, ``config={\"pruner_options\": {...}}`` in Python",
 }
+#: the command line's lists of flags it hands to each kind of component (for settings declared before snas.option)
+ROUTED_FLAGS = {"strategy": "STRATEGY_FLAGS", "evaluator": "EVALUATOR_FLAGS", "dataset": "DATASET_FLAGS"}
 _INLINE = re.compile(r"``(.+?)``|:[a-z:]+:`~?([^`]+)`|`([^`]+)`")
 
 
@@ -103,20 +107,42 @@ def table(headers: list[str], rows: list[list[list[nodes.Node] | str]], widths: 
     return nodes.table("", tgroup, classes=["snas-options"])
 
 
-def options_table(cls: type) -> nodes.Node:
+def options_table(kind: str, cls: type) -> nodes.Node:
     """The settings of ``cls.Options`` as a table, or a sentence when it has none."""
+    import attrs
+
     described = snas.describe_options(cls.Options)
     if not described:
         return nodes.paragraph(text="No settings.")
+    # fields declared before snas.option carried their meaning as metadata["doc"]
+    fields = {f.name: f for f in attrs.fields(cls.Options)}
+    older = {name: f.metadata.get("doc", "") for name, f in fields.items()}
+    flags = search_flags()
+    routed = set(getattr(importlib.import_module("snas.cli"), ROUTED_FLAGS.get(kind, ""), ()))
     rows = []
     for row in described:
-        flag = [nodes.literal(text=row["flag"])] if row["cli"] else [nodes.Text("—")]
-        for alias in row["aliases"]:
-            flag += [nodes.Text(", "), nodes.literal(text=alias)]
+        row = {**row, "help": row["help"] or older.get(row["name"], "")}
+        # a flag is this setting's only if snas search accepts it and hands it to this kind of component
+        declared = fields[row["name"]].metadata.get("snas", {})
+        own = row["cli"] and (bool(declared.get("flag")) or row["name"] in routed)
+        spellings = [f for f in (row["flag"], *row["aliases"]) if own and f in flags]
+        flag: list[nodes.Node] = []
+        for spelling in spellings:
+            flag += [nodes.Text(", ")] if flag else []
+            flag.append(nodes.literal(text=spelling))
         default = "required" if row["required"] else _value(row["default"])
         rows.append([[nodes.literal(text=row["name"])], str(row["type"]), [nodes.literal(text=default)],
                      _allowed(row), flag, inline(row["help"])])
-    return table(["setting", "type", "default", "allowed", "flag", "meaning"], rows, [14, 10, 10, 12, 16, 38])
+    return table(["setting", "type", "default", "allowed", "snas search flag", "meaning"], rows,
+                 [14, 10, 10, 12, 16, 38])
+
+
+def search_flags() -> set[str]:
+    """Every option spelling ``snas search`` accepts (a setting's own flag is listed only when it exists)."""
+    from snas.cli import cli
+
+    command = cli.commands["search"]
+    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
 
 
 def builtin_components(kind: str) -> list[Any]:
@@ -143,7 +169,7 @@ class OptionsDirective(SphinxDirective):
             info = _component(kind, name)
         except ValueError as exc:
             raise self.error(str(exc)) from None
-        return [options_table(info.cls)]
+        return [options_table(kind, info.cls)]
 
 
 class ComponentsDirective(SphinxDirective):
@@ -170,7 +196,7 @@ class ComponentsDirective(SphinxDirective):
                 doc = inspect.getdoc(info.cls.Options)
                 if doc:
                     section += paragraphs(doc)
-            section += options_table(info.cls)
+            section += options_table(kind, info.cls)
             self.state.document.note_implicit_target(section, section)
             out.append(section)
         return out
