@@ -27,6 +27,8 @@ them. An HTML comment right before a fence, ``<!-- snippet: KEY VALUE; … -->``
     (the test skips, or fails under ``CI=true``, when it is missing).
 ``requires cuda``
     run only when a CUDA device is present.
+``trials N``
+    let the searches of this block run up to ``N`` trials (what follows needs them).
 ``ci``
     the README's test command: checked to be exactly what ``.ci/run`` runs
     (running it here would run this suite inside itself).
@@ -50,6 +52,7 @@ import runpy
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +104,7 @@ class Snippet:
 
 
 MARKER = re.compile(r"<!--\s*snippet:\s*(.*?)\s*-->", re.S)
-MARKER_KEYS = {"file": 1, "data": 2, "requires": 1, "ci": 0}
+MARKER_KEYS = {"file": 1, "data": 2, "requires": 1, "ci": 0, "trials": 1}
 
 
 def parse_markers(text: str, where: str) -> list[tuple[str, list[str]]]:
@@ -161,8 +164,11 @@ def _cheapen(options: dict[str, Any], component: type) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def small_budget(monkeypatch: pytest.MonkeyPatch):
-    """Cap every search, resume and evaluation started in this process (see the module docstring)."""
+def small_budget(monkeypatch: pytest.MonkeyPatch, limits: dict[str, int]):
+    """Cap every search, resume and evaluation started in this process (see the module docstring).
+
+    ``limits["trials"]`` is the most trials a search runs; a snippet may raise it (the ``trials`` marker).
+    """
     import snas
     import snas.api
     import snas.evaluation
@@ -174,7 +180,7 @@ def small_budget(monkeypatch: pytest.MonkeyPatch):
 
     def capped_run_search(config: RunConfig, path: Any, *args: Any, **kwargs: Any) -> Any:
         cfg = RunConfig.from_dict(config.to_dict())
-        cfg.max_trials = min(cfg.max_trials or MAX_TRIALS, MAX_TRIALS)
+        cfg.max_trials = min(cfg.max_trials or limits["trials"], limits["trials"])
         manager = kwargs.get("manager") or get_plugin_manager()
         cfg.evaluator_options = _cheapen(cfg.evaluator_options, manager.get_evaluator(cfg.evaluator))
         cfg.strategy_options = _cheapen(cfg.strategy_options, manager.get_strategy(cfg.strategy))
@@ -187,6 +193,10 @@ def small_budget(monkeypatch: pytest.MonkeyPatch):
                                                manager.get_evaluator(name))
         return evaluate(*args, **kwargs)
 
+    # a default run name is unique to the second, and capped searches start several a second
+    counter = iter(range(1, 1_000_000))
+    default_name = snas.api.default_run_name
+    monkeypatch.setattr(snas.api, "default_run_name", lambda cfg: f"{default_name(cfg)}-{next(counter)}")
     monkeypatch.setattr(snas.api, "run_search", capped_run_search)
     monkeypatch.setattr(snas.evaluation, "evaluate_architecture", capped_evaluate)
     monkeypatch.setattr(snas, "evaluate", capped_evaluate)
@@ -245,11 +255,13 @@ class PageRun:
     def shell(self, snippet: Snippet) -> None:
         for line in logical_lines(snippet.code):
             self.log.append(f"$ {line}")
+            start = time.perf_counter()
             if BASH_ONLY.search(strip_comment(line)):
                 self.bash(snippet, line)
-                continue
-            for command in split_commands(line):
-                self.command(snippet, command)
+            else:
+                for command in split_commands(line):
+                    self.command(snippet, command)
+            self.log.append(f"({time.perf_counter() - start:.1f} s)")
 
     def bash(self, snippet: Snippet, line: str) -> None:
         words = shlex.split(line, comments=True)
@@ -503,9 +515,14 @@ def test_snippets_run(page, tmp_path, monkeypatch):
     modules = set(sys.modules)
     run = PageRun(page, folder, monkeypatch)
     try:
-        with small_budget(monkeypatch):
+        limits = {"trials": MAX_TRIALS}
+        with small_budget(monkeypatch, limits):
             for snippet in snippets(page):
+                trials = snippet.marker("trials")
+                limits["trials"] = int(trials[0]) if trials else MAX_TRIALS
                 run.run(snippet)
+        if os.environ.get("SNAS_DOCS_LOG"):
+            print("\n".join(run.log))
         if run.missing:
             real_data(run.missing[0])  # skips naming it (fails under CI=true); every other snippet has run
     finally:
@@ -539,10 +556,18 @@ def test_site_builds_without_warnings(built_site):
 def test_site_has_the_generated_references(built_site):
     code, output, html = built_site
     assert code == 0, output
-    cli = (html / "reference" / "cli.html").read_text(encoding="utf-8")
-    for command in ("snas search", "snas resume", "snas show", "snas export", "snas benchmark nb201"):
-        assert command in cli, f"CLI reference lacks {command}"
-    assert "--population-size" in cli and "--max-trials" in cli
+    cli_page = (html / "reference" / "cli.html").read_text(encoding="utf-8")
+    from snas.cli import cli
+    from snas.plugins import get_plugin_manager, iter_components
+
+    get_plugin_manager().hook.snas_register_commands(cli=cli)
+    for name, command in cli.commands.items():
+        assert f'id="snas-{name}"' in cli_page, f"CLI reference lacks snas {name}"
+    for param in cli.commands["search"].params:
+        if param.opts[0].startswith("--") and param.name != "help":
+            anchor = f'id="cmdoption-snas-search-{param.opts[0].lstrip("-")}"'
+            assert anchor in cli_page, f"CLI reference lacks snas search {param.opts[0]}"
+    assert 'id="snas-benchmark-nb201"' in cli_page  # a command a plugin adds
     hooks = (html / "reference" / "hooks.html").read_text(encoding="utf-8")
     import snas.hookspecs
 
@@ -550,8 +575,22 @@ def test_site_has_the_generated_references(built_site):
         if name.startswith("snas_"):
             assert f'id="snas.hookspecs.{name}"' in hooks, f"hook {name} missing from the hooks reference"
     options = (html / "reference" / "options.html").read_text(encoding="utf-8")
-    from snas.plugins import get_plugin_manager, iter_components
 
     for info in iter_components(get_plugin_manager()):
         if info.cls.__module__.startswith("snas_plugins."):
             assert f'id="{info.kind}-{info.name.replace("_", "-")}"' in options, f"{info.kind} {info.name} missing"
+    for info in iter_components(get_plugin_manager()):
+        if info.cls.__module__.startswith("snas_plugins."):
+            import snas
+
+            for setting in snas.describe_options(info.cls.Options):
+                assert setting["name"] in options, f"setting {setting['name']} of {info.kind} {info.name} missing"
+
+
+def test_api_reference_covers_the_public_api():
+    import snas
+
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"\.\. auto\w+:: snas\.(\w+)", page))
+    missing = sorted(set(snas.__all__) - documented)
+    assert not missing, f"docs/api.md documents no {missing}: add them (everything snas exports is public API)"
