@@ -117,10 +117,11 @@ def search(
 
 def resume(path: str | Path, *, observers: Iterable[Any] = (), manager: PluginManager | None = None,
            max_trials: int | None = None, time_budget: float | None = None,
-           stop: threading.Event | None = None) -> RunResult:
+           stop: threading.Event | None = None, allow_changed_data: bool = False) -> RunResult:
     """Continue the run stored in ``path`` where it stopped, with its own configuration.
 
-    ``max_trials`` / ``time_budget`` extend (or set) the budget of the resumed run.
+    ``max_trials`` / ``time_budget`` extend (or set) the budget of the resumed run. A data set
+    whose contents changed since the run started is refused unless ``allow_changed_data``.
     """
     log = read_run(path)
     stored, real_path = log.config, log.path
@@ -132,7 +133,8 @@ def resume(path: str | Path, *, observers: Iterable[Any] = (), manager: PluginMa
         cfg.max_trials = max_trials
     if time_budget is not None:
         cfg.time_budget = time_budget
-    return run_search(cfg, real_path, resume=True, manager=manager, observers=list(observers), stop=stop)
+    return run_search(cfg, real_path, resume=True, manager=manager, observers=list(observers), stop=stop,
+                      allow_changed_data=allow_changed_data)
 
 
 def load_run(path: str | Path) -> RunResult:

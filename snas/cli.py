@@ -163,9 +163,9 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
               "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency", "prescreen",
               "prescreen_keep", "max_in_flight", "threads_per_trial", "pruner")
-    for key in simple:
-        if params.get(key) is not None:
-            setattr(cfg, key, params[key])
+    flags = {key: params[key] for key in simple if params.get(key) is not None}
+    if flags:  # validated with the file's settings: one clear message for a bad value
+        cfg = RunConfig.from_dict({**cfg.to_dict(), **flags}, where="options")
     if params.get("network_types"):
         cfg.network_types = _split_names(params["network_types"])
     if params.get("objectives"):
@@ -241,14 +241,17 @@ def search(**params: Any) -> None:
 @click.argument("run_file", type=click.Path())
 @click.option("--max-trials", type=click.IntRange(1), help="New trial budget for the resumed run.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), help="New time budget (seconds, whole run).")
+@click.option("--allow-changed-data", is_flag=True, help="Continue even if the data set's contents changed since "
+              "the run started (trials from before and after are then ranked together).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def resume(run_file: str, max_trials: int | None, time_budget: float | None, as_json: bool, quiet: bool) -> None:
+def resume(run_file: str, max_trials: int | None, time_budget: float | None, allow_changed_data: bool,
+           as_json: bool, quiet: bool) -> None:
     """Continue an interrupted run from its run file."""
     from snas import api
 
     result = api.resume(run_file, observers=_observers({"quiet": quiet or as_json}),
-                        max_trials=max_trials, time_budget=time_budget)
+                        max_trials=max_trials, time_budget=time_budget, allow_changed_data=allow_changed_data)
     _report(result, as_json)
 
 

@@ -49,7 +49,7 @@ import numpy as np
 from snas import prescreen
 from snas.config import RunConfig, make_options, options_to_dict
 from snas.devices import resolve_device
-from snas.errors import ConfigError, RunFileError, SearchInterrupted
+from snas.errors import ConfigError, DataError, SearchInterrupted
 from snas.interfaces import (
     EvaluationTask, Objective, PendingTrial, Proposal, StrategyContext, Trial, TrialProgress, TrialResult, trial_seed,
 )
@@ -236,8 +236,9 @@ class Engine:
     """Runs one search, new or resumed. Use :func:`run_search` or :func:`snas.search`."""
 
     def __init__(self, config: RunConfig, manager: PluginManager | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, allow_changed_data: bool = False):
         self.config = config
+        self.allow_changed_data = allow_changed_data
         self.manager = manager or get_plugin_manager()
         self.stop_event = stop
         self.stopped_by: int | None = None
@@ -288,6 +289,11 @@ class Engine:
             dataset_cls.Options, cfg.dataset_options, f"options of dataset {cfg.dataset!r}"
         )
         self.data = dataset_cls(dataset_options).load(seed=cfg.seed)
+        sizes = {name: len(getattr(self.data, name)) for name in ("train", "val", "test")}
+        if min(sizes.values()) == 0:
+            raise DataError(f"data set {cfg.dataset!r} is too small to split into training, validation and test "
+                            f"images ({', '.join(f'{k} {v}' for k, v in sizes.items())}): give it more images per "
+                            "class (at least about ten)")
         self.job = EvaluationJob(
             dataset=cfg.dataset,
             dataset_options=options_to_dict(dataset_options),
@@ -416,6 +422,7 @@ class Engine:
         folder = Path(path).parent
         if resume:
             self.writer, self.log = RunWriter.open(path)
+            self._check_same_data()
         else:
             self.writer, self.log = RunWriter.create(
                 folder, run_name=cfg.run_name or folder.name, config=cfg.to_dict(),
@@ -442,6 +449,20 @@ class Engine:
         result.stopped_by = self.stopped_by
         self.manager.hook.snas_run_finished(run=self.state, result=result)
         return result
+
+    def _check_same_data(self) -> None:
+        recorded = self.log.data_info.get("fingerprint")
+        if recorded is None or recorded == self.data.fingerprint():
+            return
+        if self.allow_changed_data:
+            log.warning("the data set changed since the run started; trials from before and after are ranked "
+                        "together")
+            return
+        self.writer.close()
+        raise DataError(
+            f"the data set {self.config.dataset!r} is not the one this run started with (its contents changed: "
+            f"fingerprint {self.data.fingerprint()} instead of {recorded}); trials on different data cannot be "
+            "ranked together: start a new run, or resume with --allow-changed-data if you mean it")
 
     def _start_session(self, resume: bool) -> None:
         cfg, log_ = self.config, self.log
@@ -796,21 +817,30 @@ class Engine:
             self.config.time_budget = time_budget
 
     def _close(self, status: str) -> None:
-        """Stop workers, record the final status, fold everything into run.h5."""
+        """Stop workers, record the final status, fold everything into run.h5.
+
+        Best effort when the run failed (a full disk, say): what cannot be
+        written is left to the journal already on disk, so the error that
+        ended the run is the one the user sees.
+        """
         self._closing = True
         self.state.status = status
         with contextlib.suppress(Exception):
             if self.state.in_flight:
                 self.executor.cancel()
-        self.executor.close()
+        with contextlib.suppress(Exception):
+            self.executor.close()
         self.state.in_flight.clear()
         self.state.progress.clear()
-        if status != "failed":
-            with contextlib.suppress(Exception):
+        try:
+            if status != "failed":
                 self._snapshot()
-        self._record([{"kind": "status", "status": status, "elapsed": self.state.elapsed()}], durable=True)
-        self._checkpoint()
-        self._write_live(force=True)
+            self._record([{"kind": "status", "status": status, "elapsed": self.state.elapsed()}], durable=True)
+            self._checkpoint()
+            self._write_live(force=True)
+        except Exception:
+            if status != "failed":
+                raise
 
     def _write_best_json(self, trial: Trial) -> None:
         target = self.writer.folder / "best_architecture.json"
@@ -840,12 +870,14 @@ def run_search(
     manager: PluginManager | None = None,
     observers: list[Any] = (),
     stop: threading.Event | None = None,
+    allow_changed_data: bool = False,
 ) -> "RunResult":
     """Run (or resume) the search described by ``config``, writing the run folder of ``path``."""
     manager = manager or get_plugin_manager()
     registered = [manager.register(o) for o in observers]
     try:
-        return Engine(config, manager, stop=stop).run(Path(path), resume=resume)
+        return Engine(config, manager, stop=stop, allow_changed_data=allow_changed_data).run(Path(path),
+                                                                                              resume=resume)
     finally:
         for name in registered:
             manager.unregister(name=name)
