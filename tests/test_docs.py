@@ -7,7 +7,13 @@ click command sphinx-click cannot document, all fail here.
 **Snippets.** Every fenced code block of ``README.md``, ``docs/**/*.md`` and
 ``examples/**/*.md``, by its language:
 
-- ``bash``, ``sh``, ``shell``: run, line by line (see :func:`run_shell`);
+- ``bash``, ``sh``, ``shell``: run line by line (:meth:`PageRun.shell`): ``snas …``
+  through click in this process, ``python script.py`` through runpy,
+  ``VAR=value snas …`` with that variable and a fresh plugin manager; the
+  set-up steps ``python3 -m venv``/``pip install -e .`` are the environment
+  this suite already runs in and are passed over, while ``pip install
+  ./some/package`` really installs it (into the page's folder); a line with
+  pipes, redirections, globs or ``$`` goes to bash, and may not start a search;
 - ``python``: executed; the Python snippets of one page share a namespace;
 - ``toml``, ``text``, ``json``, ``csv``: data, not run (a ``file`` marker
   writes one to disk for the snippets after it);
@@ -33,7 +39,8 @@ them. An HTML comment right before a fence, ``<!-- snippet: KEY VALUE; … -->``
     the README's test command: checked to be exactly what ``.ci/run`` runs
     (running it here would run this suite inside itself).
 
-A page holding ``<!-- snippets: slow -->`` is marked slow.
+A page holding ``<!-- snippets: slow -->`` is marked slow. ``SNAS_DOCS_LOG=1``
+prints each page's commands with their output and seconds (``pytest -s``).
 
 **Budget.** Snippets show real budgets (``--max-trials 20``); here every
 search, resume and evaluation runs in this process with at most
@@ -227,6 +234,8 @@ BUDGETED = {"search", "resume", "evaluate", "benchmark", "export"}
 
 @dataclass
 class PageRun:
+    """One page's snippets being run: its folder, its Python namespace, the log shown when one fails."""
+
     page: Path
     folder: Path
     monkeypatch: pytest.MonkeyPatch
