@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from snas import COMPLEXITY_LEVELS, SearchSpace
-from snas.plugins import get_plugin_manager
+from snas.runtime.plugins import get_plugin_manager
 from snas_plugins.families.common import LEVELS, MAX_WIDTH
 
 PAGE = Path(__file__).resolve().parent / "families.md"

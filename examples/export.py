@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 import snas
-from snas.export import export_run
+from snas_plugins.exporters.run_export import export_run
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("run", nargs="?", default="runs/search", help="a run folder (default: runs/search)")
@@ -18,7 +18,7 @@ parser.add_argument("--out", default="exported")
 args = parser.parse_args()
 
 if not Path(args.run).exists():  # no run yet: make a small one
-    snas.search(budget=6, run_dir=args.run, evaluator_options={"max_epochs": 10})
+    snas.search(max_trials=6, run_dir=args.run, evaluator_options={"max_epochs": 10})
 
 report = export_run(args.run, ["onnx", "python"], args.out)
 for fmt in report.formats:

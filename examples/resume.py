@@ -25,7 +25,7 @@ class StopAfter:
             stop.set()
 
 
-first = snas.search(strategy="random", budget=10, run_dir=RUN, evaluator_options={"max_epochs": 5},
+first = snas.search(strategy="random", max_trials=10, run_dir=RUN, evaluator_options={"max_epochs": 5},
                     observers=[StopAfter(4)], stop=stop)
 print(f"first session: {first.status}, {len(first.trials)} trials kept")
 

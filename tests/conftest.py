@@ -64,7 +64,7 @@ def nb201_table(monkeypatch) -> Path:
 @pytest.fixture
 def manager():
     """The process-wide plugin manager with every installed plugin."""
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     return get_plugin_manager()
 

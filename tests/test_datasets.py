@@ -3,7 +3,7 @@ the custom folder and CSV sets (CIFAR-10 JPEGs).
 
 MNIST and the CIFAR-10 JPEGs come from ``$SNAS_TEST_DATA`` (see ``conftest.real_data``).
 
-Also the batched augmentation helpers of ``snas.data`` and every error case
+Also the batched augmentation helpers of ``snas.contracts.data`` and every error case
 of the custom sets.
 """
 
@@ -19,9 +19,9 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from snas import horizontal_flip, random_crop
-from snas.config import make_options
-from snas.errors import DataError
+from snas_plugins.datasets.augment import horizontal_flip, random_crop
+from snas.runtime.config import make_options
+from snas.contracts.errors import DataError
 
 from conftest import real_data
 
@@ -106,7 +106,7 @@ def cifar_jpeg() -> Path:
 
 @pytest.fixture(scope="module")
 def mnist_bundle(mnist_root):
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     return make(get_plugin_manager(), "mnist", data_dir=str(mnist_root)).load(seed=3)
 
@@ -233,7 +233,7 @@ def test_failed_download_is_a_data_error(manager, tmp_path, monkeypatch):
 
 
 def test_datasets_command_lists_shape_classes_and_presence(mnist_root, monkeypatch):
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
     monkeypatch.setenv("SNAS_DATA_DIR", str(mnist_root))
     result = CliRunner().invoke(cli, ["datasets", "--json"])
@@ -388,7 +388,7 @@ def test_folder_errors(manager, tmp_path):
 
 @pytest.mark.slow
 def test_search_end_to_end_on_a_custom_folder(tmp_path, cifar_jpeg):
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
     result = CliRunner().invoke(cli, [
         "search", "--custom-folder-dataset", str(cifar_jpeg), "--image-size", "16x16", "-D", "max_per_class=20",

@@ -177,35 +177,30 @@ def small_budget(monkeypatch: pytest.MonkeyPatch, limits: dict[str, int]):
     ``limits["trials"]`` is the most trials a search runs; a snippet may raise it (the ``trials`` marker).
     """
     import snas
-    import snas.api
-    import snas.evaluation
-    from snas.config import RunConfig
-    from snas.plugins import get_plugin_manager
+    import snas.frontends.api as api
+    import snas.frontends.evaluation as evaluation
+    from snas.runtime.planning import plan_run
+    from snas.runtime.plugins import get_plugin_manager
 
-    run_search = snas.api.run_search
-    evaluate = snas.evaluation.evaluate_architecture
+    run_search = api.run_search
+    evaluate = evaluation.evaluate_architecture
 
-    def capped_run_search(config: RunConfig, path: Any, *args: Any, **kwargs: Any) -> Any:
-        cfg = RunConfig.from_dict(config.to_dict())
-        cfg.max_trials = min(cfg.max_trials or limits["trials"], limits["trials"])
-        manager = kwargs.get("manager") or get_plugin_manager()
-        cfg.evaluator_options = _cheapen(cfg.evaluator_options, manager.get_evaluator(cfg.evaluator))
-        cfg.strategy_options = _cheapen(cfg.strategy_options, manager.get_strategy(cfg.strategy))
-        return run_search(cfg, path, *args, **kwargs)
+    def capped_run_search(plan: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        settings = plan.config.to_dict()
+        settings["max_trials"] = min(settings.get("max_trials") or limits["trials"], limits["trials"])
+        for kind in ("evaluator", "strategy"):
+            settings[f"{kind}_options"] = _cheapen(settings.get(f"{kind}_options") or {}, plan[kind].cls)
+        return run_search(plan_run(settings, kwargs.get("manager")), path, *args, **kwargs)
 
     def capped_evaluate(*args: Any, **kwargs: Any) -> Any:
         manager = kwargs.get("manager") or get_plugin_manager()
-        name = kwargs.get("evaluator", "train")
+        name = kwargs.get("evaluator") or manager.default("evaluator")
         kwargs["evaluator_options"] = _cheapen(dict(kwargs.get("evaluator_options") or {}),
-                                               manager.get_evaluator(name))
+                                               manager.get("evaluator", name))
         return evaluate(*args, **kwargs)
 
-    # a default run name is unique to the second, and capped searches start several a second
-    counter = iter(range(1, 1_000_000))
-    default_name = snas.api.default_run_name
-    monkeypatch.setattr(snas.api, "default_run_name", lambda cfg: f"{default_name(cfg)}-{next(counter)}")
-    monkeypatch.setattr(snas.api, "run_search", capped_run_search)
-    monkeypatch.setattr(snas.evaluation, "evaluate_architecture", capped_evaluate)
+    monkeypatch.setattr(api, "run_search", capped_run_search)
+    monkeypatch.setattr(evaluation, "evaluate_architecture", capped_evaluate)
     monkeypatch.setattr(snas, "evaluate", capped_evaluate)
     yield
 
@@ -320,7 +315,7 @@ class PageRun:
 
     def install(self, snippet: Snippet, package: Path) -> None:
         """Really install a local plugin package (into this page's folder) and let snas find it."""
-        from snas.plugins import reset_plugin_manager
+        from snas.runtime.plugins import reset_plugin_manager
 
         target = self.folder / "site-packages"
         proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
@@ -335,7 +330,7 @@ class PageRun:
     @contextlib.contextmanager
     def environment(self, env: dict[str, str]):
         """Set ``env`` for one command; a fresh plugin manager when it concerns plugins."""
-        from snas.plugins import reset_plugin_manager
+        from snas.runtime.plugins import reset_plugin_manager
 
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -355,8 +350,8 @@ class PageRun:
     def snas(self, snippet: Snippet, args: list[str], env: dict[str, str]) -> None:
         from click.testing import CliRunner
 
-        from snas.cli import cli
-        from snas.plugins import get_plugin_manager
+        from snas.frontends.cli import cli
+        from snas.runtime.plugins import get_plugin_manager
 
         args = capped_args(args)
         with self.environment(env):
@@ -536,7 +531,7 @@ def test_snippets_run(page, tmp_path, monkeypatch):
             real_data(run.missing[0])  # skips naming it (fails under CI=true); every other snippet has run
     finally:
         if run.plugins_changed:
-            from snas.plugins import reset_plugin_manager
+            from snas.runtime.plugins import reset_plugin_manager
 
             reset_plugin_manager(None)
         for name in set(sys.modules) - modules:  # plugin modules a page wrote, so the next page starts clean
@@ -566,8 +561,8 @@ def test_site_has_the_generated_references(built_site):
     code, output, html = built_site
     assert code == 0, output
     cli_page = (html / "reference" / "cli.html").read_text(encoding="utf-8")
-    from snas.cli import cli
-    from snas.plugins import get_plugin_manager, iter_components
+    from snas.frontends.cli import cli
+    from snas.runtime.plugins import get_plugin_manager, iter_components
 
     get_plugin_manager().hook.snas_register_commands(cli=cli)
     for name, command in cli.commands.items():
@@ -578,11 +573,11 @@ def test_site_has_the_generated_references(built_site):
             assert anchor in cli_page, f"CLI reference lacks snas search {param.opts[0]}"
     assert 'id="snas-benchmark-nb201"' in cli_page  # a command a plugin adds
     hooks = (html / "reference" / "hooks.html").read_text(encoding="utf-8")
-    import snas.hookspecs
+    import snas.contracts.hookspecs as hookspecs
 
-    for name in dir(snas.hookspecs):
+    for name in dir(hookspecs):
         if name.startswith("snas_"):
-            assert f'id="snas.hookspecs.{name}"' in hooks, f"hook {name} missing from the hooks reference"
+            assert f'id="snas.contracts.hookspecs.{name}"' in hooks, f"hook {name} missing from the hooks reference"
     options = (html / "reference" / "options.html").read_text(encoding="utf-8")
 
     for info in iter_components(get_plugin_manager()):

@@ -43,7 +43,7 @@ def space(example_modules, manager):
 
 
 def make_strategy(example_modules, space, seed=0, **options):
-    from snas.config import make_options
+    from snas import make_options
 
     cls = example_modules[1].LocalSearch
     return cls(space, make_options(cls.Options, options, "local_search"), np.random.default_rng(seed))
@@ -120,7 +120,7 @@ def test_example_package_installs_with_pip_and_searches_and_exports(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
 
     def snas(*args: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "snas.cli", *args], capture_output=True, text=True, env=env,
+        proc = subprocess.run([sys.executable, "-m", "snas", *args], capture_output=True, text=True, env=env,
                               cwd=tmp_path, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
@@ -130,9 +130,18 @@ def test_example_package_installs_with_pip_and_searches_and_exports(tmp_path):
         line = next(l for l in listing if l.split() and l.split()[0] == name)
         assert "snas-example-plugin" in line and "1.0.0" in line, line
 
-    search = snas("search", "--network-type", "gap_cnn", "--search-method", "local_search", "-S", "initial=3",
+    # the strategy's settings are flags of snas search, with no change to snas
+    help_text = snas("search", "--search-method", "local_search", "--help").stdout
+    assert "Options of the strategy 'local_search'" in help_text and "--initial" in help_text
+    assert "Random architectures proposed before the climb starts." in help_text
+    wrong = subprocess.run([sys.executable, "-m", "snas", "search", "--initial", "3"], capture_output=True,
+                           text=True, env=env, cwd=tmp_path, timeout=300)
+    assert wrong.returncode != 0 and "option of the strategy 'local_search'" in wrong.stderr
+
+    search = snas("search", "--network-type", "gap_cnn", "--search-method", "local_search", "--initial", "3",
                   "--max-trials", "6", "--max-epochs", "6", "--run-name", "climb", "--json")
     data = json.loads(search.stdout)
+    assert data["config"]["strategy_options"]["initial"] == 3
     assert {t["family"] for t in data["trials"]} == {"gap_cnn"}
     assert data["plugins"]["strategy"]["local_search"]["distribution"] == "snas-example-plugin"
     parents = [t["meta"]["parent"] for t in data["trials"]]

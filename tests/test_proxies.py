@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from snas import Architecture, Choice, NetworkFamily, SearchSpace
-from snas.prescreen import keep_count
+from snas.runtime.prescreen import keep_count
 
 CPU = torch.device("cpu")
 PROXIES = ("zen", "naswot", "synflow")
@@ -146,7 +146,7 @@ def test_prescreening_trains_only_the_kept_fraction():
     import snas
 
     result = snas.search(
-        "digits", "random", budget=4, seed=0, run_dir="run", network_types=["mlp"],
+        "digits", "random", max_trials=4, seed=0, run_dir="run", network_types=["mlp"],
         evaluator_options={"max_epochs": 1, "full_metrics": False},
         config={"prescreen": "synflow", "prescreen_keep": 0.25}, device="cpu",
     )

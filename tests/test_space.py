@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snas import Architecture, Choice, IntRange, InvalidArchitecture, JointSpace, LayerList, SearchSpace
-from snas.plugins import get_plugin_manager
+from snas.runtime.plugins import get_plugin_manager
 
 TOY = SearchSpace(
     family="toy",

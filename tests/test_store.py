@@ -16,7 +16,7 @@ import torch
 
 import snas
 from snas import Architecture, PendingTrial, RunFileError, Trial
-from snas.store import (
+from snas.runtime.store import (
     FORMAT_VERSION, JOURNAL_FILE, JournalReader, RunLocked, RunWriter, encode_line, lock_holder, read_run,
 )
 
@@ -36,7 +36,7 @@ def _trial(i: int, score: float | None = 0.5, status: str = "ok") -> Trial:
     )
 
 
-def _new(folder: Path) -> tuple[RunWriter, snas.store.RunLog]:
+def _new(folder: Path) -> tuple[RunWriter, snas.runtime.store.RunLog]:
     return RunWriter.create(folder, run_name="demo", config={"dataset": "digits", "seed": 0}, plugins={},
                             data_info={"input_shape": [1, 8, 8], "num_classes": 10})
 
@@ -133,15 +133,15 @@ def test_one_writer_at_a_time(tmp_path):
 
 
 def test_a_second_snas_process_on_the_same_run_is_refused(tmp_path):
-    code = ("import sys, time; from snas.store import RunWriter\n"
+    code = ("import sys, time; from snas.runtime.store import RunWriter\n"
             "w, _ = RunWriter.create(sys.argv[1], run_name='x', config={'dataset': 'digits'}, plugins={},\n"
             "                        data_info={})\n"
             "print('ready', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        resume = subprocess.run([sys.executable, "-m", "snas.cli", "resume", str(tmp_path / "run")],
-                                capture_output=True, text=True, timeout=120)
+        resume = subprocess.run([sys.executable, "-m", "snas", "resume", str(tmp_path / "run")],
+                                capture_output=True, text=True, timeout=600)
         assert resume.returncode != 0
         assert f"being written by process {holder.pid}" in resume.stderr and "Traceback" not in resume.stderr
     finally:
@@ -288,7 +288,7 @@ def test_damaged_files_through_the_cli_give_one_line_and_no_traceback(tmp_path):
         path = _good_run(tmp_path / how.replace(" ", "-"))
         _damage(path, how)
         paths.append(str(path))
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom snas.cli import cli\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom snas.frontends.cli import cli\n"
             "import json\n"
             "for p in sys.argv[1:]:\n"
             "    r = CliRunner().invoke(cli, ['show', p])\n"

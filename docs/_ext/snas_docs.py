@@ -7,12 +7,14 @@
     the ``Options`` docstring and the settings table.
 
 It also adds the commands plugins register (``snas benchmark``…) to the
-click group, so sphinx-click documents the command line a user really has.
+click group, and gives the commands whose flags depend on the components a
+command line chooses (``snas search``) their run-level flags, so sphinx-click
+documents the command line a user really has; the components' own flags are
+in their settings tables.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from typing import Any
@@ -21,23 +23,28 @@ from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
 import snas
-from snas.interfaces import NoOptions
-from snas.plugins import get_plugin_manager, iter_components
+from snas.contracts.components import NoOptions
+from snas.runtime.plugins import get_plugin_manager, iter_components
 
 #: components whose module starts with this are the built-ins documented here
 BUILTIN_PREFIX = "snas_plugins."
 KINDS = ("family", "strategy", "dataset", "evaluator", "executor", "exporter", "pruner")
 #: how a user passes a component's settings, by kind
 SETTING_ROUTES = {
-    "strategy": "``-S key=value``, ``[strategy_options]`` in a TOML file, ``strategy_options={...}`` in Python",
-    "dataset": "``-D key=value``, ``[dataset_options]`` in a TOML file, ``dataset_options={...}`` in Python",
-    "evaluator": "``-E key=value``, ``[evaluator_options]`` in a TOML file, ``evaluator_options={...}`` in Python",
-    "executor": "``executor_options`` in a TOML file or in Python",
+    "strategy": "its flag when the strategy is chosen, ``-S key=value``, ``[strategy_options]`` in a TOML "
+                "file, or a keyword of ``snas.search``",
+    "dataset": "its flag when the data set is chosen, ``-D key=value``, ``[dataset_options]`` in a TOML file, "
+               "or a keyword of ``snas.search``",
+    "evaluator": "its flag when the evaluator is chosen, ``-E key=value``, ``[evaluator_options]`` in a TOML "
+                 "file, or a keyword of ``snas.search``",
+    "executor": "its flag when the executor is chosen, ``-X key=value``, ``[executor_options]`` in a TOML "
+                "file, or a keyword of ``snas.search``",
     "exporter": "``-O FORMAT.key=value`` on ``snas export``; ``options={FORMAT: {...}}`` in ``export_run``",
-    "pruner": "``-P key=value``, ``[pruner_options]`` in a TOML file, ``config={\"pruner_options\": {...}}`` in Python",
+    "pruner": "its flag when the pruner is chosen, ``-P key=value``, ``[pruner_options]`` in a TOML file, or a "
+              "keyword of ``snas.search``",
 }
-#: the command line's lists of flags it hands to each kind of component (for settings declared before snas.option)
-ROUTED_FLAGS = {"strategy": "STRATEGY_FLAGS", "evaluator": "EVALUATOR_FLAGS", "dataset": "DATASET_FLAGS"}
+#: kinds whose settings become flags of ``snas search`` when a command line chooses them
+FLAG_KINDS = ("strategy", "dataset", "evaluator", "executor", "pruner")
 _INLINE = re.compile(r"``(.+?)``|:[a-z:]+:`~?([^`]+)`|`([^`]+)`")
 
 
@@ -115,34 +122,36 @@ def options_table(kind: str, cls: type) -> nodes.Node:
     if not described:
         return nodes.paragraph(text="No settings.")
     # fields declared before snas.option carried their meaning as metadata["doc"]
-    fields = {f.name: f for f in attrs.fields(cls.Options)}
-    older = {name: f.metadata.get("doc", "") for name, f in fields.items()}
-    flags = search_flags()
-    routed = set(getattr(importlib.import_module("snas.cli"), ROUTED_FLAGS.get(kind, ""), ()))
+    older = {f.name: f.metadata.get("doc", "") for f in attrs.fields(cls.Options)}
+    taken = run_flags() if kind in FLAG_KINDS else None
     rows = []
     for row in described:
         row = {**row, "help": row["help"] or older.get(row["name"], "")}
-        # a flag is this setting's only if snas search accepts it and hands it to this kind of component
-        declared = fields[row["name"]].metadata.get("snas", {})
-        own = row["cli"] and (bool(declared.get("flag")) or row["name"] in routed)
-        spellings = [f for f in (row["flag"], *row["aliases"]) if own and f in flags]
+        spellings = [row["flag"], *row["aliases"]]
         flag: list[nodes.Node] = []
-        for spelling in spellings:
-            flag += [nodes.Text(", ")] if flag else []
-            flag.append(nodes.literal(text=spelling))
+        if taken is not None and row["cli"] and not any(f in taken for f in spellings):
+            for spelling in spellings:
+                flag += [nodes.Text(", ")] if flag else []
+                flag.append(nodes.literal(text=spelling))
         default = "required" if row["required"] else _value(row["default"])
         rows.append([[nodes.literal(text=row["name"])], str(row["type"]), [nodes.literal(text=default)],
                      _allowed(row), flag, inline(row["help"])])
-    return table(["setting", "type", "default", "allowed", "snas search flag", "meaning"], rows,
+    return table(["setting", "type", "default", "allowed", "flag", "meaning"], rows,
                  [14, 10, 10, 12, 16, 38])
 
 
-def search_flags() -> set[str]:
-    """Every option spelling ``snas search`` accepts (a setting's own flag is listed only when it exists)."""
-    from snas.cli import cli
+def run_flags() -> set[str]:
+    """The flags ``snas search`` has whatever it chooses: a component's flag among them stays KEY=VALUE only."""
+    from snas.frontends.cli import cli
 
     command = cli.commands["search"]
-    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    command.build([])
+    return {opt for param in command.params if not param.name.startswith(COMPONENT_PREFIXES)
+            for opt in (*param.opts, *param.secondary_opts)}
+
+
+#: parameter names of the flags a component adds (``strategy__evolutionary__population_size``)
+COMPONENT_PREFIXES = tuple(f"{kind}__" for kind in FLAG_KINDS)
 
 
 def builtin_components(kind: str) -> list[Any]:
@@ -202,15 +211,20 @@ class ComponentsDirective(SphinxDirective):
         return out
 
 
-def register_plugin_commands(_app: Any) -> None:
-    """Add the commands plugins register, as ``snas`` itself does when it starts."""
-    from snas.cli import cli
+def prepare_cli(_app: Any) -> None:
+    """Add the commands plugins register, as ``snas`` does when it starts; give ``snas search`` its run flags."""
+    from snas.frontends.cli import cli
+    from snas.frontends.flags import SettingsCommand
 
     get_plugin_manager().hook.snas_register_commands(cli=cli)
+    for command in cli.commands.values():
+        if isinstance(command, SettingsCommand):
+            command.build([])  # the run's own flags, and those of the default components
+            command.params = [p for p in command.params if not p.name.startswith(COMPONENT_PREFIXES)]
 
 
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("snas-options", OptionsDirective)
     app.add_directive("snas-components", ComponentsDirective)
-    app.connect("builder-inited", register_plugin_commands)
+    app.connect("builder-inited", prepare_cli)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -103,6 +103,8 @@ class NB201Evaluator(Evaluator):
     """
 
     name = "nb201"
+    summary_metrics = (("val_accuracy", "validation accuracy (12 epochs)"),
+                       ("test_accuracy", "test accuracy (200 epochs)"))
     description = "NAS-Bench-201 table lookup: 12-epoch val accuracy as score, 200-epoch test reported"
     Options = NB201Options
 

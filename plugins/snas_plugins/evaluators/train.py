@@ -141,6 +141,9 @@ class Train(Evaluator):
     name = "train"
     description = "train each architecture; score is validation accuracy, test accuracy reported"
     Options = TrainOptions
+    default = True
+    summary_metrics = (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
+                       ("params", "parameters"))
 
     def evaluate(
         self,

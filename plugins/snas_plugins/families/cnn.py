@@ -48,6 +48,7 @@ class CNN(NetworkFamily):
     """Stacked convolutions with per-layer filters, kernel sizes and pooling placed to fit the input."""
 
     name = "cnn"
+    default = True  # searched when a run names no family: quick to train, strong on small images
     description = "plain convolutional network: per-layer filters and kernels, optional skips"
 
     def space(self) -> SearchSpace:

@@ -370,7 +370,7 @@ class SharedWeights:
 def load_bound_data(strategy: Any, dataset: str) -> tuple[Any, torch.device]:
     """The strategy's data and device: what the engine bound, else ``dataset`` loaded through the plugin manager."""
     from snas import get_plugin_manager, resolve_device
-    from snas.config import make_options
+    from snas import make_options
 
     data = getattr(strategy, "_bound_data", None)
     device = getattr(strategy, "_bound_device", None)

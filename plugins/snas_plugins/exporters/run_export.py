@@ -22,10 +22,10 @@ import attrs
 import numpy as np
 import torch
 
-from snas.config import RunConfig, make_options, options_to_dict
-from snas.errors import ConfigError, RunFileError, SnasError
-from snas.interfaces import EvaluationTask, Trial
-from snas.plugins import PluginManager, get_plugin_manager
+from snas import (
+    ConfigError, EvaluationJob, EvaluationTask, PluginManager, RunConfig, RunFileError, SnasError, Trial,
+    get_plugin_manager, make_options, options_to_dict,
+)
 
 #: the order formats are written in with ``all`` (other registered exporters follow, by name)
 FORMAT_ORDER = ("onnx", "torchscript", "pt2", "quantized", "mobile", "python")
@@ -149,8 +149,6 @@ def trained_model(result: Any, trial_id: int | None, cfg: RunConfig, data: Any,
         return result.best_model(manager).float().cpu().eval(), result.best, False
     trial = _find_trial(result, trial_id)
     origin = _find_trial(result, trial.cached_from) if trial.cached_from is not None else trial
-    from snas.engine import EvaluationJob
-
     evaluator_cls = manager.get_evaluator(cfg.evaluator)
     job = EvaluationJob(
         dataset=cfg.dataset,
@@ -346,7 +344,7 @@ def export_run(run_path: str | Path, formats: str | Iterable[str], out_dir: str 
     exporter options. Returns an :class:`ExportReport`; a format that cannot
     be written (a missing optional package, say) is reported, not raised.
     """
-    from snas.api import load_run
+    from snas import load_run
 
     manager = manager or get_plugin_manager()
     names = resolve_formats(formats, manager)

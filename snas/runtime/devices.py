@@ -7,7 +7,7 @@ from typing import ContextManager
 
 import torch
 
-from snas.errors import ConfigError
+from snas.contracts.errors import ConfigError
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:

@@ -19,8 +19,8 @@ import math
 import time
 from typing import Any
 
-from snas.config import RunConfig, make_options
-from snas.interfaces import PendingTrial, Proposal, Trial, trial_seed
+from snas.runtime.config import RunConfig, make_options
+from snas.contracts.records import PendingTrial, Proposal, Trial, trial_seed
 
 #: the trial status of a proposal the proxy screened out
 PRUNED = "pruned"

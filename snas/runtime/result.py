@@ -7,11 +7,11 @@ from typing import Any
 
 import attrs
 
-from snas.errors import RunFileError
-from snas.interfaces import Objective, PendingTrial, Trial
-from snas.objectives import best_of, parse_objectives, pareto_front
-from snas.space import Architecture
-from snas.store import RunLog, read_run
+from snas.contracts.errors import RunFileError
+from snas.contracts.records import Objective, PendingTrial, Trial
+from snas.runtime.objectives import best_of, parse_objectives, pareto_front
+from snas.contracts.space import Architecture
+from snas.runtime.store import RunLog, read_run
 
 
 @attrs.define
@@ -50,7 +50,7 @@ class RunResult:
 
     @classmethod
     def from_log(cls, log: RunLog) -> "RunResult":
-        """The result a :class:`~snas.store.RunLog` describes."""
+        """The result a :class:`~snas.runtime.store.RunLog` describes."""
         trials = log.sorted_trials()
         try:
             objectives = parse_objectives(log.config.get("objectives") or ())
@@ -94,7 +94,7 @@ class RunResult:
 
         Raises :class:`RunFileError` when the run did not keep its weights.
         """
-        from snas.plugins import get_plugin_manager
+        from snas.runtime.plugins import get_plugin_manager
 
         trial = next((t for t in self.trials if t.trial_id == trial_id), None)
         if trial is None:
@@ -134,8 +134,19 @@ class RunResult:
         """Successful trials."""
         return [t for t in self.trials if t.ok]
 
+    def summary_metrics(self) -> list[tuple[str, str]]:
+        """``(metric, label)`` pairs the run's evaluator names as its summary (``[]`` if it is not installed)."""
+        from snas.runtime.plugins import get_plugin_manager
+
+        try:
+            cls = get_plugin_manager().get("evaluator", str(self.config.get("evaluator")))
+        except Exception:  # a run from an evaluator that is not installed here still shows its trials
+            return []
+        return [tuple(pair) for pair in getattr(cls, "summary_metrics", ())]
+
     def table(self) -> list[dict[str, Any]]:
-        """One row per trial: id, family, fingerprint, status, score, test accuracy, size, time."""
+        """One row per trial: id, family, fingerprint, status, protocol, score, the evaluator's summary metrics, time."""
+        names = [metric for metric, _ in self.summary_metrics()]
         return [
             {
                 "trial": t.trial_id,
@@ -144,8 +155,7 @@ class RunResult:
                 "status": t.status if t.cached_from is None else f"cached({t.cached_from})",
                 "protocol": t.protocol,
                 "score": t.score,
-                "test_accuracy": t.metrics.get("test_accuracy"),
-                "params": t.metrics.get("params"),
+                **{name: t.metrics.get(name) for name in names},
                 "seconds": round(t.duration, 2),
             }
             for t in self.trials
@@ -155,12 +165,8 @@ class RunResult:
         """What ``snas show --json`` prints."""
         best = None
         if self.best is not None:
-            best = {
-                **self.best.summary(),
-                "val_accuracy": self.best.metrics.get("val_accuracy", self.best.score),
-                "test_accuracy": self.best.metrics.get("test_accuracy"),
-                "params": self.best.metrics.get("params"),
-            }
+            best = {**self.best.summary(),
+                    **{name: self.best.metrics.get(name) for name, _ in self.summary_metrics()}}
         return {
             "path": str(self.path),
             "status": self.status,

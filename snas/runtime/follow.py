@@ -8,9 +8,9 @@ from typing import Any, Iterator
 
 import attrs
 
-from snas.errors import RunFileError
-from snas.interfaces import PendingTrial, Trial, TrialProgress
-from snas.store import (
+from snas.contracts.errors import RunFileError
+from snas.contracts.records import PendingTrial, Trial, TrialProgress
+from snas.runtime.store import (
     FINAL_STATUSES, JOURNAL_FILE, RUN_FILE, JournalReader, RunLog, _read_checkpoint, lock_holder, read_live,
 )
 

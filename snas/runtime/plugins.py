@@ -23,9 +23,9 @@ from typing import Any, Iterable
 import attrs
 import pluggy
 
-from snas import hookspecs
-from snas.errors import PluginConflictError, UnknownPluginError
-from snas.interfaces import component_kinds
+from snas.contracts import hookspecs
+from snas.contracts.errors import PluginConflictError, UnknownPluginError
+from snas.contracts.components import component_kinds
 
 ENTRY_POINT_GROUP = "snas"
 LOAD_ENV = "SNAS_LOAD_PLUGINS"
@@ -47,15 +47,18 @@ _reported_failures: set[tuple[str, str]] = set()
 
 @attrs.frozen
 class PluginLoadFailure:
-    """An entry point that could not be imported."""
+    """A plugin that could not be imported (``stage="import"``) or whose registration hook misbehaved."""
 
     entry_point: str
     value: str
     distribution: str
     error: str
+    stage: str = "import"
 
     def __str__(self) -> str:
-        return f"plugin {self.entry_point!r} ({self.value}) from {self.distribution} failed to load: {self.error}"
+        if self.stage == "import":
+            return f"plugin {self.entry_point!r} ({self.value}) from {self.distribution} failed to load: {self.error}"
+        return f"plugin {self.entry_point!r} from {self.distribution}: {self.error}"
 
 
 @attrs.frozen
@@ -82,6 +85,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginLoadFailure] = []
+        self._conflicts: dict[tuple[str, str], str] = {}
         self._origin: dict[str, tuple[str, str]] = {}
         self._components: dict[str, dict[str, ComponentInfo]] | None = None
         self._lock = threading.Lock()
@@ -153,47 +157,82 @@ class PluginManager:
         return self._components[kind]
 
     def _collect(self) -> dict[str, dict[str, ComponentInfo]]:
+        """Ask every plugin for its components; a broken registration costs only that plugin."""
         found: dict[str, dict[str, ComponentInfo]] = {k: {} for k in REGISTRATION_HOOKS}
+        self._conflicts: dict[tuple[str, str], str] = {}
         bases = dict(component_kinds())
         all_plugins = [p for _, p in self.pm.list_name_plugin()]
+        self.failures = [f for f in self.failures if f.stage == "import"]
         for kind, hook_name in REGISTRATION_HOOKS.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 others = [p for p in all_plugins if p is not impl.plugin]
                 caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
                 dist, version = self._origin.get(impl.plugin_name, ("<local>", ""))
-                for classes in caller():
-                    for cls in classes or []:
-                        name = getattr(cls, "name", "")
-                        if not name or not isinstance(cls, type) or not issubclass(cls, bases[kind]):
-                            raise PluginConflictError(
-                                f"plugin {impl.plugin_name!r} ({dist}) registered {cls!r} as a {kind}, "
-                                f"but it is not a named subclass of snas.{bases[kind].__name__}"
-                            )
-                        if name in found[kind]:
-                            other = found[kind][name]
-                            raise PluginConflictError(
-                                f"two plugins register a {kind} named {name!r}: "
-                                f"{other.plugin!r} from {other.distribution} and "
-                                f"{impl.plugin_name!r} from {dist}; uninstall one of them "
-                                f"or restrict loading with {LOAD_ENV}"
-                            )
-                        found[kind][name] = ComponentInfo(kind, name, cls, impl.plugin_name, dist, version)
+                where = f"{dist} {version}".strip()
+                try:
+                    results = [list(classes or []) for classes in caller()]
+                except Exception as exc:  # the hook itself raised
+                    self._fail(impl.plugin_name, hook_name, where, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                    continue
+                for cls in (c for classes in results for c in classes):
+                    name = getattr(cls, "name", "") if isinstance(cls, type) else ""
+                    if not isinstance(cls, type) or not issubclass(cls, bases[kind]) or not name:
+                        self._fail(impl.plugin_name, hook_name, where,
+                                   f"{hook_name} returned {cls!r}, which is not a named subclass of "
+                                   f"snas.{bases[kind].__name__}; skipped")
+                        continue
+                    if name in found[kind] or (kind, name) in self._conflicts:
+                        other = found[kind].pop(name, None)
+                        if other is not None:
+                            self._conflicts[(kind, name)] = f"{other.plugin!r} from {other.distribution}"
+                        self._conflicts[(kind, name)] += f" and {impl.plugin_name!r} from {dist}"
+                        self._fail(impl.plugin_name, hook_name, where,
+                                   f"registers a {kind} named {name!r}, as {self._conflicts[(kind, name)]} do; "
+                                   f"neither is used: uninstall one of them or restrict loading with {LOAD_ENV}")
+                        continue
+                    found[kind][name] = ComponentInfo(kind, name, cls, impl.plugin_name, dist, version)
         return found
+
+    def _fail(self, plugin: str, hook: str, distribution: str, error: str) -> None:
+        failure = PluginLoadFailure(plugin, hook, distribution, error, stage="registration")
+        self.failures.append(failure)
+        if (plugin, error) not in _reported_failures:
+            _reported_failures.add((plugin, error))
+            warnings.warn(f"snas: {failure}", RuntimeWarning, stacklevel=3)
 
     def get(self, kind: str, name: str) -> type:
         """The component class of ``kind`` called ``name``.
 
         An unknown name raises :class:`UnknownPluginError` listing the names
-        that exist (and any plugin that failed to load).
+        that exist (and any plugin that failed to load); a name two plugins
+        claim raises :class:`PluginConflictError` naming both.
         """
         available = self.components(kind)
         if name in available:
             return available[name].cls
+        if (kind, name) in self._conflicts:
+            raise PluginConflictError(f"two plugins register a {kind} named {name!r}: {self._conflicts[(kind, name)]}; "
+                                      f"uninstall one of them or restrict loading with {LOAD_ENV}")
         names = ", ".join(sorted(available)) or "none"
         message = f"unknown {kind} {name!r}; available: {names}"
         if self.failures:
-            message += "; plugins that failed to load: " + ", ".join(f.entry_point for f in self.failures)
+            message += "; plugins that failed to load: " + ", ".join(sorted({f.entry_point for f in self.failures}))
         raise UnknownPluginError(message)
+
+    def default(self, kind: str, **where: Any) -> str:
+        """The name of the component of ``kind`` its plugin marks ``default = True`` (matching ``where``'s attributes)."""
+        found = [name for name, info in sorted(self.components(kind).items())
+                 if getattr(info.cls, "default", False) and all(getattr(info.cls, k, None) == v for k, v in where.items())]
+        if len(found) == 1:
+            return found[0]
+        names = ", ".join(sorted(self.components(kind))) or "none"
+        if not found:
+            raise UnknownPluginError(f"no installed {kind} is marked as the default one; name one ({names})")
+        raise PluginConflictError(f"several plugins mark their {kind} as the default ({', '.join(found)}); name one")
+
+    def defaults(self, kind: str) -> list[str]:
+        """Every component of ``kind`` marked ``default = True`` (the families a run searches when it names none)."""
+        return [name for name, info in sorted(self.components(kind).items()) if getattr(info.cls, "default", False)]
 
     def get_family(self, name: str) -> Any:
         """An instance of the network family called ``name``."""

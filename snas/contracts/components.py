@@ -1,6 +1,6 @@
-"""The base classes plugin components derive from, and the records they exchange.
+"""The base classes plugin components derive from: one per hook family.
 
-A plugin's hook returns component *classes* (see :mod:`snas.hookspecs`); the
+A plugin's hook returns component *classes* (see :mod:`snas.contracts.hookspecs`); the
 kernel instantiates them with their options. Every component class has a
 ``name`` (how users select it) and may declare ``Options``, an attrs class
 whose fields are its settings: the kernel turns user input (CLI, TOML, API
@@ -10,16 +10,14 @@ keyword arguments) into that class and reports unknown or badly typed keys.
 from __future__ import annotations
 
 import abc
-import hashlib
-import math
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import attrs
 import numpy as np
 
-from snas.errors import ConfigError
-from snas.space import Architecture, JointSpace, SearchSpace, describe_architecture
+from snas.contracts.records import EvaluationTask, Objective, Proposal, Trial, TrialProgress, TrialResult
+from snas.contracts.space import Architecture, JointSpace, SearchSpace, describe_architecture
 
 
 @attrs.frozen
@@ -28,255 +26,17 @@ class NoOptions:
 
 
 class Component:
-    """What every plugin component has: a name, a one-line description, options."""
+    """What every plugin component has: a name, a one-line description, options.
+
+    ``default = True`` makes a component the one a run uses when it names
+    none of its kind (for families: one of those searched); the kernel
+    itself names no component.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
-
-
-# --------------------------------------------------------------------------
-# records: one typed record per stage of a trial's life
-#
-#   Proposal (a strategy's wish) -> PendingTrial (numbered, recorded, waiting)
-#   -> EvaluationTask (sent to an executor) -> TrialResult (what the evaluator
-#   returns) -> Trial (recorded in the run file and told to the strategy)
-
-#: trial statuses: ``ok`` finished; ``failed`` raised, diverged or ran out of memory;
-#: ``pruned`` stopped because it was behind (a pruner or pre-screening proxy);
-#: ``cut_short`` stopped by the run's time budget. Only ``ok`` trials have a final score.
-STATUSES = ("ok", "failed", "pruned", "cut_short")
-
-
-@attrs.frozen
-class Objective:
-    """A named objective and its direction: ``val_accuracy`` to ``max``, ``params`` to ``min``.
-
-    ``name`` is a metric of the trial (``trial.metrics[name]``) or ``score``,
-    the primary objective strategies maximize.
-    """
-
-    name: str
-    direction: str = attrs.field(default="max", validator=attrs.validators.in_(("max", "min")))
-
-    @classmethod
-    def parse(cls, text: str) -> "Objective":
-        """``"params:min"`` → ``Objective("params", "min")``; a bare name is maximized."""
-        name, _, direction = str(text).partition(":")
-        direction = direction.strip().lower() or "max"
-        if not name.strip() or direction not in ("max", "min"):
-            raise ConfigError(f"objective {text!r}: expected NAME:max or NAME:min, e.g. params:min")
-        return cls(name.strip(), direction)
-
-    def __str__(self) -> str:
-        return f"{self.name}:{self.direction}"
-
-    def value(self, trial: "Trial") -> float | None:
-        """This objective's value for ``trial``; ``None`` when the trial lacks it."""
-        raw = trial.score if self.name == "score" else trial.metrics.get(self.name)
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-            return None
-        return float(raw)
-
-
-@attrs.define
-class Proposal:
-    """An architecture a strategy wants evaluated.
-
-    ``protocol`` names the training protocol (``"full"`` or a reduced one
-    such as ``"fast"``); ``meta`` is free JSON-able information the strategy
-    wants stored with the trial (generation, parent ids, predicted score…).
-    """
-
-    arch: Architecture
-    protocol: str = "full"
-    meta: dict[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.define
-class PendingTrial:
-    """A proposal with its trial id and training seed, recorded before it is evaluated."""
-
-    trial_id: int
-    arch: Architecture
-    seed: int
-    protocol: str = "full"
-    meta: dict[str, Any] = attrs.field(factory=dict)
-    #: the run's pruner's rule for this trial (see :class:`Pruner`), fixed when it was proposed
-    rule: Any = None
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON-able form stored in the run file."""
-        record = {"trial_id": self.trial_id, "architecture": self.arch.to_dict(), "seed": self.seed,
-                  "protocol": self.protocol, "meta": self.meta}
-        if self.rule is not None:
-            record["rule"] = self.rule
-        return record
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "PendingTrial":
-        """The inverse of :meth:`to_record`."""
-        return cls(int(record["trial_id"]), Architecture.from_dict(record["architecture"]), int(record["seed"]),
-                   str(record.get("protocol", "full")), dict(record.get("meta") or {}), record.get("rule"))
-
-
-@attrs.define
-class EvaluationTask:
-    """One evaluation handed to an executor.
-
-    ``deadline`` (seconds since the epoch, or ``None``) is when the run's time
-    budget ends: the evaluator should stop then and return what it has
-    (:func:`snas.current_trial` tells it). ``context`` carries extra inputs
-    that travel with the task to whatever process evaluates it (JSON-able
-    values and tensors only).
-    """
-
-    trial_id: int
-    arch: Architecture
-    seed: int
-    protocol: str = "full"
-    deadline: float | None = None
-    context: dict[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.define
-class TrialProgress:
-    """Progress inside a running trial, as an evaluator reports it.
-
-    ``phase`` says what the trial is doing (``"training"``, ``"final test"``,
-    ``"supernet warm-up"``…); ``step`` of ``total`` counts its unit of work
-    (epochs for the trainer); ``metrics`` holds the latest figures (say
-    ``val_acc`` of the epoch just finished). ``time`` is seconds since the epoch.
-    """
-
-    trial_id: int
-    phase: str
-    step: int | None = None
-    total: int | None = None
-    metrics: dict[str, float] = attrs.field(factory=dict)
-    time: float = 0.0
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON-able form (what ``live.json`` in a run folder holds per trial)."""
-        return attrs.asdict(self)
-
-
-@attrs.define
-class TrialResult:
-    """What an evaluator returns for one architecture.
-
-    ``score`` is what strategies maximize (the validation accuracy for the
-    built-in trainer); ``None`` for a failed trial. ``status`` is one of
-    :data:`STATUSES`: a trial stopped early (``pruned``, ``cut_short``) keeps
-    its partial ``score`` and curves. ``metrics`` holds numbers and JSON-able
-    values (test accuracy, parameter count, FLOPs, …); ``curves`` per-epoch
-    series. ``weights`` is the trained ``state_dict`` (CPU tensors), kept by
-    the engine for the trials it needs (the best one).
-    """
-
-    status: str = "ok"
-    score: float | None = None
-    metrics: dict[str, Any] = attrs.field(factory=dict)
-    curves: dict[str, list[float]] = attrs.field(factory=dict)
-    error: str | None = None
-    weights: dict[str, Any] | None = attrs.field(default=None, repr=False)
-    duration: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and _finite(self.score)
-
-    @classmethod
-    def failed(cls, error: str, **kwargs: Any) -> "TrialResult":
-        """A failed result carrying ``error``."""
-        return cls(status="failed", score=None, error=error, **kwargs)
-
-
-def trial_seed(run_seed: int, trial_id: int) -> int:
-    """The training seed of a trial: a stable function of the run seed and the trial id."""
-    digest = hashlib.sha256(f"{run_seed}:{trial_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@attrs.define
-class Trial:
-    """A finished trial as the engine records it and tells strategies."""
-
-    trial_id: int
-    arch: Architecture
-    status: str
-    score: float | None
-    protocol: str = "full"
-    metrics: dict[str, Any] = attrs.field(factory=dict)
-    curves: dict[str, list[float]] = attrs.field(factory=dict)
-    error: str | None = None
-    duration: float = 0.0
-    started: float = 0.0
-    seed: int = 0
-    cached_from: int | None = None
-    meta: dict[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and _finite(self.score)
-
-    @property
-    def fingerprint(self) -> str:
-        return self.arch.fingerprint
-
-    def rank(self) -> tuple[int, bool, float]:
-        """How trials compare for "best": finished beats stopped early, full protocol beats reduced, then score.
-
-        A trial without a finite score ranks below every other.
-        """
-        if not _finite(self.score) or self.status == "failed":
-            return (0, False, -math.inf)
-        return (2 if self.status == "ok" else 1, self.protocol == "full", float(self.score))
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-able record of this trial (what ``snas show --json`` prints)."""
-        return {
-            "trial_id": self.trial_id,
-            "fingerprint": self.fingerprint,
-            "family": self.arch.family,
-            "architecture": self.arch.to_dict(),
-            "status": self.status,
-            "score": self.score,
-            "protocol": self.protocol,
-            "metrics": self.metrics,
-            "error": self.error,
-            "duration": self.duration,
-            "seed": self.seed,
-            "cached_from": self.cached_from,
-            "meta": self.meta,
-        }
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON-able form stored in the run file (curves included)."""
-        return {**self.summary(), "started": self.started, "curves": self.curves}
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "Trial":
-        """The inverse of :meth:`to_record`."""
-        return cls(
-            trial_id=int(record["trial_id"]),
-            arch=Architecture.from_dict(record["architecture"]),
-            status=str(record["status"]),
-            score=record.get("score"),
-            protocol=str(record.get("protocol", "full")),
-            metrics=dict(record.get("metrics") or {}),
-            curves={str(k): list(v) for k, v in (record.get("curves") or {}).items()},
-            error=record.get("error"),
-            duration=float(record.get("duration") or 0.0),
-            started=float(record.get("started") or 0.0),
-            seed=int(record.get("seed") or 0),
-            cached_from=record.get("cached_from"),
-            meta=dict(record.get("meta") or {}),
-        )
+    default: ClassVar[bool] = False
 
 
 # --------------------------------------------------------------------------
@@ -284,7 +44,14 @@ class Trial:
 
 
 class NetworkFamily(Component, abc.ABC):
-    """A family of networks: its parameter space and how to build a network."""
+    """A family of networks: its parameter space and how to build a network.
+
+    ``benchmark_only`` marks a family that only makes sense with its
+    benchmark's own evaluator (NAS-Bench-201's cells): ``--network-type all``
+    leaves it out.
+    """
+
+    benchmark_only: ClassVar[bool] = False
 
     @abc.abstractmethod
     def space(self) -> SearchSpace:
@@ -441,16 +208,22 @@ class BatchStrategy(Strategy):
 
 
 class Dataset(Component, abc.ABC):
-    """A data set: loads train / validation / test splits into a DataBundle."""
+    """A data set: loads train / validation / test splits into a DataBundle.
+
+    ``selector`` = ``(flag, option)`` gives the data set a command-line flag
+    that both chooses it and sets that option (``--custom-csv-dataset FILE``).
+    """
+
+    selector: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, options: Any):
         self.options = options
 
     @abc.abstractmethod
     def load(self, seed: int = 0) -> Any:
-        """A :class:`snas.data.DataBundle`; validation split carved with ``seed``.
+        """A :class:`snas.contracts.data.DataBundle`; validation split carved with ``seed``.
 
-        Raise :class:`snas.errors.DataError` with the file, the folder searched
+        Raise :class:`snas.contracts.errors.DataError` with the file, the folder searched
         and how to get the data when something is missing or unreadable.
         """
 
@@ -472,7 +245,13 @@ class Dataset(Component, abc.ABC):
 
 
 class Evaluator(Component, abc.ABC):
-    """Scores an architecture (by training it, a proxy, a lookup table, …)."""
+    """Scores an architecture (by training it, a proxy, a lookup table, …).
+
+    ``summary_metrics`` lists ``(metric, label)`` pairs of the metrics worth
+    a column in ``snas show`` and a line in the search summary.
+    """
+
+    summary_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, options: Any):
         self.options = options
@@ -505,6 +284,9 @@ class Executor(Component, abc.ABC):
     it may not drop, reorder into results or duplicate tasks.
     """
 
+    #: whether it runs several trials at once; the default executor for --num-workers > 1 is a parallel one
+    parallel: ClassVar[bool] = False
+
     def __init__(self, options: Any, *, num_workers: int = 1, devices: list[str] | None = None,
                  threads: int | None = None):
         self.options = options
@@ -520,7 +302,7 @@ class Executor(Component, abc.ABC):
 
     def start(self, job: Any, on_progress: Callable[[TrialProgress], None],
               stop_requested: Callable[[], bool] = lambda: False) -> None:
-        """Prepare to run tasks of ``job`` (a :class:`snas.engine.EvaluationJob`); may be called again.
+        """Prepare to run tasks of ``job`` (a :class:`snas.runtime.engine.EvaluationJob`); may be called again.
 
         ``on_progress`` must be called, in the driver process, with each
         :class:`TrialProgress` a running task reports (an executor whose
@@ -603,11 +385,11 @@ class Exporter(Component, abc.ABC):
 
         ``example_input`` is a real batch of validation images; ``metadata``
         holds the architecture, input shape, normalization, class names and
-        accuracy. Raise :class:`snas.errors.SnasError` with the reason when
+        accuracy. Raise :class:`snas.contracts.errors.SnasError` with the reason when
         the format is not available (a missing optional package, say).
         """
 
-    #: set by :func:`snas.export.export_run` before :meth:`export`: ``(images, labels)``
+    #: set by the code that runs the export before :meth:`export`: ``(images, labels)``
     #: of the validation split (capped), for calibration and accuracy checks
     validation: Any = None
 
@@ -625,7 +407,7 @@ class Exporter(Component, abc.ABC):
         """Check the written files against ``model`` on ``example_input``; return the figures.
 
         Called after :meth:`export` and after ``example.py`` is written. Raise
-        :class:`snas.errors.SnasError` when the export does not reproduce the
+        :class:`snas.contracts.errors.SnasError` when the export does not reproduce the
         model. The default checks nothing.
         """
         return {}

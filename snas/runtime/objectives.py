@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from snas.errors import ConfigError
-from snas.interfaces import Objective, Trial
+from snas.contracts.errors import ConfigError
+from snas.contracts.records import Objective, Trial
 
 PRIMARY = Objective("score", "max")
 
@@ -53,16 +53,19 @@ class Front:
         self.objectives = tuple(objectives)
         self._members: dict[int, tuple[Trial, tuple[float, ...]]] = {}
 
-    def add(self, trial: Trial) -> bool:
-        """Consider ``trial``; returns whether it joined the front."""
+    def would_join(self, trial: Trial) -> bool:
+        """Whether :meth:`add` would put ``trial`` on the front now."""
         if not eligible(trial):
             return False
         v = values(trial, self.objectives)
-        if v is None:
+        return v is not None and not any(dominates(other, v) or (other == v and tid < trial.trial_id)
+                                         for tid, (_, other) in self._members.items())
+
+    def add(self, trial: Trial) -> bool:
+        """Consider ``trial``; returns whether it joined the front."""
+        if not self.would_join(trial):
             return False
-        for tid, (_, other) in self._members.items():
-            if dominates(other, v) or (other == v and tid < trial.trial_id):
-                return False
+        v = values(trial, self.objectives)
         self._members = {tid: m for tid, m in self._members.items() if not (dominates(v, m[1]) or m[1] == v)}
         self._members[trial.trial_id] = (trial, v)
         return True

@@ -22,7 +22,7 @@ import contextvars
 import time
 from typing import Any, Callable, Iterator
 
-from snas.interfaces import TrialProgress
+from snas.contracts.records import TrialProgress
 
 _current: contextvars.ContextVar["TrialContext | None"] = contextvars.ContextVar("snas_trial", default=None)
 
@@ -37,8 +37,11 @@ class TrialContext:
 
     def __init__(self, trial_id: int = -1, *, deadline: float | None = None,
                  on_progress: Callable[[TrialProgress], None] | None = None,
-                 stop_requested: Callable[[], bool] | None = None, pruner: Any = None, rule: Any = None):
+                 stop_requested: Callable[[], bool] | None = None, pruner: Any = None, rule: Any = None,
+                 inputs: dict[str, Any] | None = None):
         self.trial_id = trial_id
+        #: what travelled with the task for the evaluator (``EvaluationTask.context``): a parent's weights, …
+        self.inputs = inputs or {}
         self.deadline = deadline
         self._on_progress = on_progress
         self._stop_requested = stop_requested

@@ -19,7 +19,7 @@ import attrs
 import cattrs
 import numpy as np
 
-from snas.errors import InvalidArchitecture
+from snas.contracts.errors import InvalidArchitecture
 
 #: The complexity levels a space can be asked for; the last one is the full space.
 COMPLEXITY_LEVELS = (1, 2, 3)

@@ -1,4 +1,4 @@
-"""``snas export``: write the trained model of a run in deployable formats."""
+"""``snas export``, and ``snas search --export``: write the trained model of a run in deployable formats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import click
 
-from snas.errors import ConfigError
+from snas import ConfigError, hookimpl
 
 
 def _pairs(values: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -27,17 +27,17 @@ def _pairs(values: Iterable[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def echo_report(report: Any) -> None:
+def echo_report(report: Any, err: bool = False) -> None:
     """One line per format: where it went and how it was verified, or why it failed."""
     note = " (retrained: only the best trial's weights are stored)" if report.retrained else ""
-    click.echo(f"exported trial {report.trial_id} of {report.run}{note} to {report.out_dir}")
+    click.echo(f"exported trial {report.trial_id} of {report.run}{note} to {report.out_dir}", err=err)
     for fmt in report.formats:
         if fmt.ok:
             figures = {k: v for k, v in fmt.verification.items() if isinstance(v, (int, float, bool))}
             text = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
-            click.echo(f"  {fmt.format:<12} ok      {fmt.folder}  {text}")
+            click.echo(f"  {fmt.format:<12} ok      {fmt.folder}  {text}", err=err)
         else:
-            click.echo(f"  {fmt.format:<12} failed  {fmt.error}")
+            click.echo(f"  {fmt.format:<12} failed  {fmt.error}", err=err)
 
 
 @click.command("export")
@@ -54,7 +54,7 @@ def echo_report(report: Any) -> None:
 def export_command(run_file: str, formats: tuple[str, ...], out_dir: str | None, trial_id: int | None,
                    option_pairs: tuple[str, ...], as_json: bool) -> None:
     """Export the trained best model of RUN_FILE (or --trial ID), verified, with README and example."""
-    from snas.export import export_run
+    from snas_plugins.exporters.run_export import export_run
 
     out = Path(out_dir) if out_dir else Path(run_file).parent / "export" if Path(run_file).suffix else \
         Path(run_file) / "export"
@@ -69,18 +69,26 @@ def export_command(run_file: str, formats: tuple[str, ...], out_dir: str | None,
         raise click.ClickException(f"export failed for: {', '.join(failed)}")
 
 
-def export_after_search(result: Any, formats: list[str], as_json: bool) -> None:
-    """``snas search --export``: export the run's best model into ``<run folder>/export``.
+@hookimpl
+def snas_register_commands(cli: Any) -> None:
+    cli.add_command(export_command)
 
-    ``formats`` are the ``--export`` values; without them, the run
-    configuration's ``export_formats`` (set by a TOML file or an earlier
-    ``--export``) apply. Nothing happens when neither names a format.
+
+@hookimpl
+def snas_run_finished(run: Any, result: Any) -> None:
+    """A run whose ``export_formats`` name formats (``--export``, a TOML file, the API) exports its best model.
+
+    Into ``<run folder>/export``; the report goes to standard error.
     """
-    from snas.export import export_run
+    formats = list(result.config.get("export_formats") or [])
+    if formats:
+        export_after_search(result, formats)
 
-    formats = formats or list(result.config.get("export_formats") or [])
-    if not formats:
-        return
+
+def export_after_search(result: Any, formats: list[str]) -> None:
+    """Export the run's best model into ``<run folder>/export`` and say how it went."""
+    from snas_plugins.exporters.run_export import export_run
+
     if result.status == "interrupted":
         click.echo("the search was interrupted, so nothing was exported", err=True)
         return
@@ -88,10 +96,7 @@ def export_after_search(result: Any, formats: list[str], as_json: bool) -> None:
         click.echo("no trial succeeded, so nothing was exported", err=True)
         return
     report = export_run(result.path, formats, Path(result.path).parent / "export")
-    if as_json:
-        click.echo(f"export report: {Path(report.out_dir) / 'export_report.json'}", err=True)
-    else:
-        echo_report(report)
+    echo_report(report, err=True)
     failed = [f.format for f in report.formats if not f.ok]
-    if failed and not as_json:
+    if failed:
         click.echo(f"export failed for: {', '.join(failed)} (reasons above)", err=True)

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from snas.config import make_options
-from snas.devices import resolve_device
-from snas.errors import InvalidArchitecture
-from snas.plugins import PluginManager, get_plugin_manager
-from snas.space import Architecture
+from snas.runtime.config import make_options
+from snas.runtime.devices import resolve_device
+from snas.contracts.errors import InvalidArchitecture
+from snas.runtime.plugins import PluginManager, get_plugin_manager
+from snas.contracts.space import Architecture
 
 
 def load_architecture(source: Architecture | Mapping[str, Any] | str | Path) -> Architecture:
@@ -51,16 +51,16 @@ def load_architecture(source: Architecture | Mapping[str, Any] | str | Path) -> 
 
 def evaluate_architecture(
     arch: Architecture | Mapping[str, Any] | str | Path,
-    dataset: str = "digits",
+    dataset: str | None = None,
     *,
     dataset_options: Mapping[str, Any] | None = None,
-    evaluator: str = "train",
+    evaluator: str | None = None,
     evaluator_options: Mapping[str, Any] | None = None,
     seed: int = 0,
     device: str = "auto",
     manager: PluginManager | None = None,
 ) -> dict[str, Any]:
-    """Train ``arch`` on ``dataset`` with the full protocol and return all its metrics.
+    """Evaluate ``arch`` on ``dataset`` (defaults: the default data set and evaluator) with the full protocol.
 
     The result holds ``status`` (``"ok"`` or ``"failed"``), ``score``,
     ``error``, ``architecture``, ``dataset``, ``seed``, ``device``,
@@ -70,16 +70,15 @@ def evaluate_architecture(
     checked against its family's space first.
     """
     manager = manager or get_plugin_manager()
+    dataset = dataset or manager.default("dataset")
+    evaluator = evaluator or manager.default("evaluator")
     arch = load_architecture(arch)
     family = manager.get_family(arch.family)
     family.space().validate(arch)
     dataset_cls = manager.get_dataset(dataset)
     data_opts = make_options(dataset_cls.Options, dict(dataset_options or {}), f"options of dataset {dataset!r}")
     evaluator_cls = manager.get_evaluator(evaluator)
-    options = dict(evaluator_options or {})
-    if evaluator == "train":
-        options.setdefault("full_metrics", True)
-    eval_opts = make_options(evaluator_cls.Options, options, f"options of evaluator {evaluator!r}")
+    eval_opts = make_options(evaluator_cls.Options, dict(evaluator_options or {}), f"options of evaluator {evaluator!r}")
     torch_device = resolve_device(device)
     data = dataset_cls(data_opts).load(seed=seed).to(torch_device)
     result = evaluator_cls(eval_opts).evaluate(arch, family, data, seed=seed, device=torch_device, protocol="full")

@@ -19,23 +19,40 @@ and decorated with :data:`hookimpl`, registered under the entry-point group
     def snas_register_families():
         return [MyFamily]
 
-Registration hooks return a list of component *classes*; the kernel
-instantiates them when a run needs them. Every class has a unique ``name``
-within its kind: two plugins registering the same kind and name is an error
-that names both distributions. Observer hooks are called for every plugin that
-implements them, in no guaranteed order; their return values are ignored.
+The hooks, by the phase of a run in which they are called:
+
+==================  =============================================  ========================
+phase               hooks                                          process
+==================  =============================================  ========================
+start-up            ``snas_register_*`` (families, strategies,     every process that loads
+                    data sets, evaluators, executors, exporters,   plugins (driver, workers,
+                    pruners)                                       cluster nodes)
+command line        ``snas_register_commands``                     the ``snas`` process
+a run               ``snas_run_started``, ``snas_trial_started``,  the driver (the process
+                    ``snas_trial_progress``,                       running the engine)
+                    ``snas_trial_finished``,
+                    ``snas_generation_finished``,
+                    ``snas_run_finished``
+==================  =============================================  ========================
+
+No hook is ``firstresult``: every implementation is called, in no guaranteed
+order. Registration hooks return a list of component *classes*, collected
+from all plugins; the kernel instantiates them when a run needs them. Every
+class has a unique ``name`` within its kind. A registration hook that raises,
+or returns something that is not a named component class, costs only its own
+plugin: it is reported once (``snas plugins`` lists it) and skipped; two
+plugins claiming one name make that name unusable, with an error naming both.
+The return values of the other hooks are ignored.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-if TYPE_CHECKING:  # the hooks' argument types, for readers and type checkers
-    from snas.engine import RunState
-    from snas.interfaces import PendingTrial, Trial, TrialProgress
-    from snas.result import RunResult
+# The hooks' argument types are named as text (snas.runtime.state.RunState, snas.runtime.result.RunResult,
+# snas.contracts.records' PendingTrial, Trial, TrialProgress): the contracts import nothing from the runtime.
 
 PROJECT_NAME = "snas"
 
@@ -90,7 +107,7 @@ def snas_register_datasets() -> list[type]:
     shape ``(C, H, W)``, the class names and the normalization applied. The
     validation split must be carved from training data with ``seed`` and must
     not receive training augmentation. Missing or unreadable files raise
-    :class:`snas.errors.DataError` naming the data set, the path and the fix.
+    :class:`snas.contracts.errors.DataError` naming the data set, the path and the fix.
     """
 
 
@@ -135,7 +152,7 @@ def snas_register_exporters() -> list[type]:
     on real validation images, and ``example_script(...)`` may supply a
     runnable ``example.py``. The ``validation`` attribute holds validation
     images and labels for calibration. A format whose optional package is
-    missing raises :class:`snas.errors.SnasError` saying how to install it.
+    missing raises :class:`snas.contracts.errors.SnasError` saying how to install it.
     """
 
 
@@ -169,14 +186,14 @@ def snas_register_commands(cli: Any) -> None:
 # quickly (the engine waits), must not modify what they receive, and must not
 # call back into the engine. An exception raised in one ends the run as a
 # failure, except KeyboardInterrupt, which stops it cleanly. A process that is
-# not running the search follows a run with :func:`snas.follow` instead.
+# not running the search follows a run with :func:`snas.runtime.follow` instead.
 
 
 @hookspec
 def snas_run_started(run: RunState) -> None:
     """A run started or resumed; nothing has been asked of the strategy in this session yet.
 
-    ``run`` is the :class:`snas.engine.RunState`: its ``config``, ``path``
+    ``run`` is the :class:`snas.runtime.engine.RunState`: its ``config``, ``path``
     (the run file), ``max_trials``, ``time_budget``, ``objectives``,
     ``window``, and on resume the ``trials`` finished so far and the ``best``.
     The run file exists and is resumable when this fires.

@@ -45,9 +45,9 @@ import attrs
 import h5py
 import numpy as np
 
-from snas.errors import RunFileError
-from snas.interfaces import PendingTrial, Trial, trial_seed
-from snas.space import Architecture
+from snas.contracts.errors import RunFileError
+from snas.contracts.records import PendingTrial, Trial, trial_seed
+from snas.contracts.space import Architecture
 
 FORMAT = "snas-run"
 FORMAT_VERSION = 2

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import attrs
 
-from snas.errors import ConfigError
+from snas.contracts.errors import ConfigError
 
 METADATA_KEY = "snas"
 
@@ -98,6 +98,8 @@ def describe_options(cls: type) -> list[dict[str, Any]]:
             "aliases": list(meta.get("aliases", ())),
             "low": meta.get("low"),
             "high": meta.get("high"),
+            "low_open": meta.get("low_open", False),
+            "high_open": meta.get("high_open", False),
             "choices": list(meta["choices"]) if meta.get("choices") is not None else None,
             "metavar": meta.get("metavar"),
             "cli": meta.get("cli", True),

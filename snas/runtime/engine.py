@@ -2,7 +2,7 @@
 
 One run, in the driver process:
 
-1. builds the components named in the :class:`~snas.config.RunConfig`
+1. builds the components named in the :class:`~snas.runtime.config.RunConfig`
    through the plugin manager, loads the data set and checks the devices, so
    bad input fails before anything is written;
 2. keeps up to ``window`` trials in flight (``--max-in-flight``, by default
@@ -25,7 +25,7 @@ One run, in the driver process:
    protocol, and folds the journal into a final ``run.h5`` checkpoint.
 
 Resume reads the run folder, restores the strategy's last snapshot and
-replays the asks and tells recorded after it (see :mod:`snas.store`), then
+replays the asks and tells recorded after it (see :mod:`snas.runtime.store`), then
 goes on: the continuation is the uninterrupted run's.
 """
 
@@ -46,20 +46,20 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
-from snas import prescreen
-from snas.config import RunConfig, make_options, options_to_dict
-from snas.devices import resolve_device
-from snas.errors import ConfigError, DataError, SearchInterrupted
-from snas.interfaces import (
-    EvaluationTask, Objective, PendingTrial, Proposal, StrategyContext, Trial, TrialProgress, TrialResult, trial_seed,
-)
-from snas.objectives import Front, best_of, parse_objectives
-from snas.plugins import PluginManager, get_plugin_manager
-from snas.space import Architecture, JointSpace
-from snas.store import RunWriter
-from snas.trial import TrialContext, running
+from snas.runtime import prescreen
+from snas.runtime.config import RunPlan, make_options
+from snas.runtime.devices import resolve_device
+from snas.contracts.errors import ConfigError, DataError, SearchInterrupted
+from snas.contracts.components import StrategyContext
+from snas.contracts.records import EvaluationTask, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult, trial_seed
+from snas.runtime.objectives import Front, parse_objectives
+from snas.runtime.state import RunState, better
+from snas.runtime.plugins import PluginManager, get_plugin_manager
+from snas.contracts.space import Architecture, JointSpace
+from snas.runtime.store import RunWriter
+from snas.runtime.trial import TrialContext, running
 
-log = logging.getLogger("snas.engine")
+log = logging.getLogger("snas.runtime.engine")
 
 #: proposals in a row answered from the cache before the space counts as exhausted
 MAX_CACHED_IN_A_ROW = 200
@@ -67,6 +67,8 @@ MAX_CACHED_IN_A_ROW = 200
 DEFAULT_MAX_TRIALS = 20
 #: seconds between strategy snapshots (resume replays at most this much strategy work)
 SNAPSHOT_INTERVAL = 30.0
+#: trials of the non-dominated front whose weights a multi-objective run keeps (for export and inheritance)
+MAX_FRONT_WEIGHTS = 50
 #: a strategy call longer than this is followed by a snapshot, so resume need not repeat it
 EXPENSIVE_CALL = 2.0
 #: seconds between automatic checkpoints (folding the journal into run.h5)
@@ -92,24 +94,25 @@ _process_cache: dict[tuple, tuple[Any, Any, dict, Any]] = {}
 class EvaluationJob:
     """Everything needed to evaluate a task, in this process or a worker process.
 
-    It holds names and options only (so it can be sent to other processes);
+    It holds component names and their typed options only (so it can be sent
+    to other processes);
     :meth:`evaluate` builds the data set, evaluator and families once per
     process and device, then reuses them.
     """
 
     dataset: str
-    dataset_options: dict[str, Any]
+    dataset_options: Any
     evaluator: str
-    evaluator_options: dict[str, Any]
+    evaluator_options: Any
     families: list[str]
     device: str
     data_seed: int
     pruner: str | None = None
-    pruner_options: dict[str, Any] = attrs.field(factory=dict)
+    pruner_options: Any = None
     _identity: str | None = attrs.field(default=None, init=False, repr=False)
 
     def _key(self, device: str) -> tuple:
-        from snas.store import dumps
+        from snas.runtime.store import dumps
 
         if self._identity is None:
             self._identity = dumps(attrs.asdict(self, filter=lambda a, _v: a.name != "_identity"))
@@ -143,12 +146,13 @@ class EvaluationJob:
     def evaluate(self, task: EvaluationTask, device: str | None = None,
                  on_progress: Callable[[TrialProgress], None] | None = None,
                  stop_requested: Callable[[], bool] | None = None) -> TrialResult:
-        """Evaluate one task inside its :class:`~snas.trial.TrialContext`; any exception becomes a failed result."""
+        """Evaluate one task inside its :class:`~snas.runtime.trial.TrialContext`; any exception becomes a failed result."""
         start = time.perf_counter()
         try:
             evaluator, data, families, torch_device, pruner = self.prepare(device)
             context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
-                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"))
+                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"),
+                                   inputs=task.context)
             family = families[task.arch.family]
             with running(context):
                 result = evaluator.evaluate(
@@ -182,62 +186,16 @@ def clear_process_cache() -> None:
 
 
 # --------------------------------------------------------------------------
-# the run as observers see it
-
-
-@attrs.define
-class RunState:
-    """The live state of a run, as observers see it (read it; do not modify it)."""
-
-    config: RunConfig
-    path: Path
-    max_trials: int | None
-    time_budget: float | None
-    objectives: tuple[Objective, ...] = ()
-    #: finished trials, in the order they finished
-    trials: list[Trial] = attrs.field(factory=list)
-    best: Trial | None = None
-    #: the non-dominated trials of the run's objectives
-    front: list[Trial] = attrs.field(factory=list)
-    #: trials handed to the executor and not finished, by id
-    in_flight: dict[int, PendingTrial] = attrs.field(factory=dict)
-    #: the latest progress each in-flight trial reported
-    progress: dict[int, TrialProgress] = attrs.field(factory=dict)
-    generation: int = 0
-    window: int = 1
-    status: str = "running"
-    started_at: float = attrs.field(factory=time.monotonic)
-    elapsed_before: float = 0.0
-    resumed: bool = False
-    data_info: dict[str, Any] = attrs.field(factory=dict)
-
-    def elapsed(self) -> float:
-        """Seconds spent on this run, earlier sessions of a resumed run included."""
-        return self.elapsed_before + (time.monotonic() - self.started_at)
-
-    @property
-    def trained(self) -> int:
-        """Trials that were evaluated (cache hits and pre-screened ones excluded): what the trial budget counts."""
-        return sum(1 for t in self.trials if prescreen.evaluated(t))
-
-
-def better(a: Trial, b: Trial | None) -> bool:
-    """Whether ``a`` beats ``b`` for "best": see :meth:`snas.Trial.rank`; the earlier trial wins ties."""
-    if a.rank()[0] == 0 or a.cached_from is not None:
-        return False
-    return b is None or (a.rank(), -a.trial_id) > (b.rank(), -b.trial_id)
-
-
-# --------------------------------------------------------------------------
 # the engine
 
 
 class Engine:
     """Runs one search, new or resumed. Use :func:`run_search` or :func:`snas.search`."""
 
-    def __init__(self, config: RunConfig, manager: PluginManager | None = None,
+    def __init__(self, plan: RunPlan, manager: PluginManager | None = None,
                  stop: threading.Event | None = None, allow_changed_data: bool = False):
-        self.config = config
+        self.plan = plan
+        self.config = plan.config
         self.allow_changed_data = allow_changed_data
         self.manager = manager or get_plugin_manager()
         self.stop_event = stop
@@ -250,7 +208,7 @@ class Engine:
     # -- building -------------------------------------------------------------
 
     def _build(self) -> None:
-        cfg, mgr = self.config, self.manager
+        cfg, mgr, plan = self.config, self.manager, self.plan
         if not cfg.network_types:
             raise ConfigError("network_types: name at least one network family")
         self.objectives = parse_objectives(cfg.objectives)
@@ -261,56 +219,51 @@ class Engine:
             level = max(space.min_level for space in spaces.values())
         self.space = JointSpace(spaces, max_level=level)
         self.families = families
-        strategy_cls = mgr.get_strategy(cfg.strategy)
-        self.strategy_options = make_options(
-            strategy_cls.Options, cfg.strategy_options, f"options of search method {cfg.strategy!r}"
-        )
+        strategy = plan["strategy"]
         self.rng = np.random.default_rng(cfg.seed)
-        self.strategy = strategy_cls(self.space, self.strategy_options, self.rng)
-        evaluator_cls = mgr.get_evaluator(cfg.evaluator)
-        make_options(evaluator_cls.Options, cfg.evaluator_options, f"options of evaluator {cfg.evaluator!r}")
+        self.strategy = strategy.cls(self.space, strategy.options, self.rng)
         if cfg.prescreen:
             mgr.get_evaluator(cfg.prescreen)  # an unknown proxy fails before the run file exists
-        executor_name = cfg.executor
-        if executor_name == "auto":  # parallel workers need processes; one worker runs inline
-            executor_name = "inline" if cfg.num_workers == 1 and len(cfg.gpu_ids) <= 1 else "process"
-        executor_cls = mgr.get_executor(executor_name)
-        executor_options = make_options(
-            executor_cls.Options, cfg.executor_options, f"options of executor {executor_name!r}"
-        )
+        self._check_export_formats()
         devices = cfg.devices()
         for device in devices:
             resolve_device(device)  # a bad --device fails before anything runs
-        self.executor = executor_cls(executor_options, num_workers=cfg.num_workers, devices=devices,
+        executor = plan["executor"]
+        self.executor = executor.cls(executor.options, num_workers=cfg.num_workers, devices=devices,
                                      threads=cfg.threads_per_trial)
         self.window = cfg.window(self.executor.slots)
-        dataset_cls = mgr.get_dataset(cfg.dataset)
-        dataset_options = make_options(
-            dataset_cls.Options, cfg.dataset_options, f"options of dataset {cfg.dataset!r}"
-        )
-        self.data = dataset_cls(dataset_options).load(seed=cfg.seed)
+        dataset = plan["dataset"]
+        self.data = dataset.cls(dataset.options).load(seed=cfg.seed)
         sizes = {name: len(getattr(self.data, name)) for name in ("train", "val", "test")}
         if min(sizes.values()) == 0:
             raise DataError(f"data set {cfg.dataset!r} is too small to split into training, validation and test "
                             f"images ({', '.join(f'{k} {v}' for k, v in sizes.items())}): give it more images per "
                             "class (at least about ten)")
+        pruner = plan["pruner"]
         self.job = EvaluationJob(
-            dataset=cfg.dataset,
-            dataset_options=options_to_dict(dataset_options),
-            evaluator=cfg.evaluator,
-            evaluator_options=dict(cfg.evaluator_options),
+            dataset=dataset.name,
+            dataset_options=dataset.options,
+            evaluator=plan["evaluator"].name,
+            evaluator_options=plan["evaluator"].options,
             families=list(cfg.network_types),
             device=devices[0],
             data_seed=cfg.seed,
-            pruner=cfg.pruner,
-            pruner_options=dict(cfg.pruner_options),
+            pruner=pruner.name if pruner else None,
+            pruner_options=pruner.options if pruner else None,
         )
         clear_process_cache()
         self.pruner = self.job.prepare(manager=mgr, data=self.data)[4]  # the driver (and inline) reuse the data
         self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed))
-        self.max_trials = cfg.max_trials or strategy_cls.default_budget(self.strategy_options)
+        self.max_trials = cfg.max_trials or strategy.cls.default_budget(strategy.options)
         if self.max_trials is None and cfg.time_budget is None:
             self.max_trials = DEFAULT_MAX_TRIALS
+
+    def _check_export_formats(self) -> None:
+        """A misspelt export format fails before the search, not after it."""
+        known = set(self.manager.components("exporter"))
+        unknown = [f for f in self.config.export_formats if f != "all" and f not in known]
+        if unknown:
+            raise ConfigError(f"unknown export format {unknown[0]!r}; available: {', '.join(sorted(known))}, all")
 
     # -- signals --------------------------------------------------------------
 
@@ -392,7 +345,17 @@ class Engine:
         self._trials_at_checkpoint = len(self.log.trials)
 
     def _weights_to_keep(self) -> set[int]:
-        return {self.state.best.trial_id} if self.state.best is not None else set()
+        """Trials whose weights the run keeps: the best, and with several objectives the front (bounded)."""
+        keep = {self.state.best.trial_id} if self.state.best is not None else set()
+        if len(self.objectives) > 1:
+            keep.update(t.trial_id for t in self.state.front[:MAX_FRONT_WEIGHTS])
+        return keep
+
+    def _wants_weights(self, trial: Trial) -> bool:
+        """Whether a trial that just finished is one whose weights the run keeps (decided before it is recorded)."""
+        if better(trial, self.state.best):
+            return True
+        return len(self.objectives) > 1 and self.front.would_join(trial) and len(self.state.front) < MAX_FRONT_WEIGHTS
 
     def _write_live(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -415,8 +378,9 @@ class Engine:
 
     def run(self, path: Path, resume: bool = False) -> "RunResult":
         """Run (``resume=False``: start; else continue) the search whose ``run.h5`` is ``path``."""
-        from snas.result import RunResult
+        from snas.runtime.result import RunResult
 
+        self._started = time.monotonic()  # the time budget counts loading the data too
         self._build()
         cfg = self.config
         folder = Path(path).parent
@@ -468,7 +432,8 @@ class Engine:
         cfg, log_ = self.config, self.log
         self.state = RunState(config=cfg, path=self.writer.path, max_trials=self.max_trials,
                               time_budget=cfg.time_budget, objectives=self.objectives, window=self.window,
-                              data_info=self.data.describe(), resumed=resume, elapsed_before=log_.elapsed)
+                              data_info=self.data.describe(), resumed=resume, elapsed_before=log_.elapsed,
+                              started_at=self._started)
         self.front = Front(self.objectives)
         self.cache: dict[str, Trial] = {}
         self.finished: dict[int, Trial] = {}  # finished, not told yet
@@ -744,7 +709,7 @@ class Engine:
     def _complete(self, trial: Trial, weights: dict[str, Any] | None = None) -> None:
         """Make a finished trial durable, account for it, and queue it to be told."""
         tid = trial.trial_id
-        keep = weights is not None and better(trial, self.state.best)
+        keep = weights is not None and self._wants_weights(trial)
         now = time.monotonic()
         # Written before it is told: a killed process (SIGKILL included) loses nothing finished. Synced
         # to the disk too (against power loss) unless trials are so short that a sync each would cost
@@ -863,7 +828,7 @@ def _cached(pending: PendingTrial, hit: Trial) -> Trial:
 
 
 def run_search(
-    config: RunConfig,
+    plan: RunPlan,
     path: Path,
     *,
     resume: bool = False,
@@ -872,16 +837,16 @@ def run_search(
     stop: threading.Event | None = None,
     allow_changed_data: bool = False,
 ) -> "RunResult":
-    """Run (or resume) the search described by ``config``, writing the run folder of ``path``."""
+    """Run (or resume) the search ``plan`` describes (see :func:`snas.runtime.config.plan_run`) in ``path``'s folder."""
     manager = manager or get_plugin_manager()
     registered = [manager.register(o) for o in observers]
     try:
-        return Engine(config, manager, stop=stop, allow_changed_data=allow_changed_data).run(Path(path),
-                                                                                              resume=resume)
+        return Engine(plan, manager, stop=stop, allow_changed_data=allow_changed_data).run(Path(path),
+                                                                                            resume=resume)
     finally:
         for name in registered:
             manager.unregister(name=name)
 
 
 if False:  # pragma: no cover - for type checkers only
-    from snas.result import RunResult
+    from snas.runtime.result import RunResult
