@@ -131,7 +131,7 @@ def test_example_package_installs_with_pip_and_searches_and_exports(tmp_path):
         assert "snas-example-plugin" in line and "1.0.0" in line, line
 
     # the strategy's settings are flags of snas search, with no change to snas
-    help_text = snas("search", "--search-method", "local_search", "--help").stdout
+    help_text = " ".join(snas("search", "--search-method", "local_search", "--help").stdout.split())  # unwrapped
     assert "Options of the strategy 'local_search'" in help_text and "--initial" in help_text
     assert "Random architectures proposed before the climb starts." in help_text
     wrong = subprocess.run([sys.executable, "-m", "snas", "search", "--initial", "3"], capture_output=True,
