@@ -24,6 +24,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "COMPLEXITY_LEVELS": ("snas.contracts.space", "COMPLEXITY_LEVELS"),
     "Architecture": ("snas.contracts.space", "Architecture"),
     "Choice": ("snas.contracts.space", "Choice"),
+    "ConditionalChoice": ("snas.contracts.space", "ConditionalChoice"),
     "IntRange": ("snas.contracts.space", "IntRange"),
     "JointSpace": ("snas.contracts.space", "JointSpace"),
     "LayerList": ("snas.contracts.space", "LayerList"),
@@ -97,7 +98,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from snas.contracts.hookspecs import hookimpl  # noqa: F401
-    from snas.contracts.space import COMPLEXITY_LEVELS, Architecture, Choice, IntRange, JointSpace, LayerList, SearchSpace, describe_architecture  # noqa: F401
+    from snas.contracts.space import COMPLEXITY_LEVELS, Architecture, Choice, ConditionalChoice, IntRange, JointSpace, LayerList, SearchSpace, describe_architecture  # noqa: F401
     from snas.contracts.data import DataBundle, StreamingSplit, TensorSplit  # noqa: F401
     from snas.contracts.components import BatchStrategy, Component, Dataset, Evaluator, Executor, Exporter, NetworkFamily, NoOptions, Pruner, Strategy, StrategyContext  # noqa: F401
     from snas.contracts.records import EvaluationTask, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult  # noqa: F401

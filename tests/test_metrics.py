@@ -111,7 +111,7 @@ def test_cli_evaluate_json_prints_every_metric(tmp_path):
     from snas.frontends.cli import cli
 
     arch = {"family": "mlp", "params": {"num_layers": 1, "hidden_units": [64], "activation": "relu",
-                                        "use_batch_norm": False, "dropout": 0.0, "learning_rate": 0.01,
+                                        "use_batch_norm": False, "dropout": 0.0, "learning_rate": 0.001,
                                         "optimizer": "adam"}}
     path = tmp_path / "arch.json"
     path.write_text(json.dumps(arch))

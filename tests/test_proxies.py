@@ -62,7 +62,7 @@ def proxy(manager, name, **options):
 def test_proxy_is_deterministic_for_a_seed(manager, digits, name):
     arch = Architecture("cnn", {"num_layers": 2, "filters": [32, 64], "kernel_sizes": [3, 3], "activation": "relu",
                                 "skip_connections": False, "use_batch_norm": True, "dropout": 0.1,
-                                "learning_rate": 0.01, "optimizer": "adam"})
+                                "head": "global_pool", "learning_rate": 0.001, "optimizer": "adam"})
     family = manager.get_family("cnn")
     ev = proxy(manager, name)
     a = ev.evaluate(arch, family, digits, seed=3, device=CPU)

@@ -1,7 +1,8 @@
 """Architectures and the search-space description that families declare.
 
 A network family describes its space as data: a tuple of parameters
-(:class:`Choice`, :class:`IntRange`, :class:`LayerList`) plus, per complexity
+(:class:`Choice`, :class:`IntRange`, :class:`LayerList`,
+:class:`ConditionalChoice`) plus, per complexity
 level, the restricted values allowed at that level. From that description the
 kernel derives everything a strategy needs — sampling, mutation, crossover,
 validation, projection into a level and a numeric encoding — so no family
@@ -252,6 +253,98 @@ class IntRange:
         return f"[{self.low}, {self.high}]"
 
 
+def _case_items(cases: Any) -> tuple:
+    items = cases.items() if isinstance(cases, Mapping) else cases
+    return tuple((_freeze(key), tuple(_freeze(v) for v in values)) for key, values in items)
+
+
+def _union(cases: tuple) -> tuple:
+    out: list[Any] = []
+    for _key, values in cases:
+        out += [v for v in values if not any(_same(v, o) for o in out)]
+    return tuple(out)
+
+
+@attrs.frozen(init=False)
+class ConditionalChoice(Choice):
+    """A categorical parameter whose allowed values depend on another parameter's value.
+
+    ``on`` names a :class:`Choice` declared before it; ``cases`` maps each of
+    that parameter's values to the values allowed with it, for example the
+    learning rates that suit each optimizer::
+
+        ConditionalChoice("learning_rate", on="optimizer",
+                          cases={"sgd": (0.1, 0.05, 0.02), "adam": (3e-3, 1e-3, 3e-4)})
+
+    :class:`SearchSpace` samples, mutates, projects and validates it within
+    the case its parent selects. Seen on its own it is a :class:`Choice` over
+    the union of all cases (``values``), which is also what :meth:`encode`
+    one-hot encodes, so strategies that treat it as a plain choice still work.
+    Projection into another case keeps a value's place in its range: the
+    smallest learning rate of one optimizer becomes the smallest of the other.
+    """
+
+    on: str = ""
+    cases: tuple = ()
+
+    def __init__(self, name: str, on: str, cases: Mapping[Any, Sequence[Any]] | Sequence[tuple], doc: str = ""):
+        items = _case_items(cases)
+        if not items:
+            raise ValueError(f"parameter {name!r}: a ConditionalChoice needs at least one case")
+        for key, values in items:
+            if not values:
+                raise ValueError(f"parameter {name!r}: case {on}={key!r} allows no value")
+        self.__attrs_init__(name, _union(items), doc, on, items)
+
+    def case(self, parent_value: Any) -> Choice:
+        """The plain :class:`Choice` of the values allowed when ``on`` has ``parent_value``.
+
+        An unknown parent value gives the union of all cases.
+        """
+        for key, values in self.cases:
+            if _same(key, parent_value):
+                return Choice(self.name, values, self.doc)
+        return Choice(self.name, self.values, self.doc)
+
+    def given(self, params: Mapping[str, Any]) -> Choice:
+        """The case selected by the parent's value in ``params``."""
+        return self.case(params.get(self.on))
+
+    def restrict(self, allowed: Any) -> "ConditionalChoice":
+        """Every case limited to ``allowed``; a mapping restricts case by case.
+
+        A case left without a value is an error.
+        """
+        out = []
+        for key, values in self.cases:
+            keep = allowed.get(key, values) if isinstance(allowed, Mapping) else allowed
+            kept = tuple(v for v in values if any(_same(v, a) for a in keep))
+            if not kept:
+                raise ValueError(f"parameter {self.name!r}: restriction {keep!r} leaves no value for {self.on}={key!r}")
+            out.append((key, kept))
+        return ConditionalChoice(self.name, self.on, out, self.doc)
+
+    def project_into(self, value: Any, parent_value: Any) -> Any:
+        """The value of the parent's case that takes the place of ``value``.
+
+        A value of the case is kept. A value of another case moves to the
+        same relative position in this case (first to first, last to last);
+        any other value goes to the nearest allowed one.
+        """
+        target = self.case(parent_value)
+        if target.contains(value):
+            return value
+        for _key, values in self.cases:
+            index = next((i for i, v in enumerate(values) if _same(v, value)), None)
+            if index is not None:
+                position = index / (len(values) - 1) if len(values) > 1 else 0.0
+                return target.values[int(round(position * (len(target.values) - 1)))]
+        return target.project(value)
+
+    def describe(self) -> str:
+        return "; ".join(f"{self.on}={key!r}: {{{', '.join(map(repr, values))}}}" for key, values in self.cases)
+
+
 ScalarParam = Choice | IntRange
 
 
@@ -296,7 +389,7 @@ def _first(param: ScalarParam) -> Any:
     return param.values[0] if isinstance(param, Choice) else param.low
 
 
-Parameter = Choice | IntRange | LayerList
+Parameter = Choice | IntRange | LayerList | ConditionalChoice
 
 
 def _is_number(value: Any) -> bool:
@@ -345,6 +438,16 @@ class SearchSpace:
                     )
                 if names.index(p.length) > names.index(p.name):
                     raise ValueError(f"family {self.family!r}: declare {p.length!r} before {p.name!r}")
+            if isinstance(p, ConditionalChoice):
+                parent = by_name.get(p.on)
+                if not isinstance(parent, Choice) or names.index(p.on) > names.index(p.name):
+                    raise ValueError(
+                        f"family {self.family!r}: {p.name!r} depends on {p.on!r}, "
+                        "which must be a Choice parameter declared before it"
+                    )
+                missing = [v for v in parent.values if not any(_same(v, key) for key, _ in p.cases)]
+                if missing:
+                    raise ValueError(f"family {self.family!r}: {p.name!r} has no case for {p.on}={missing[0]!r}")
         for lvl, restrictions in self.levels.items():
             for name in restrictions:
                 if name not in by_name:
@@ -391,13 +494,21 @@ class SearchSpace:
     def _length(self, p: LayerList, values: Mapping[str, Any]) -> int:
         return int(values[p.length]) if isinstance(p.length, str) else int(p.length)
 
+    @staticmethod
+    def _scalar(p: ScalarParam, values: Mapping[str, Any]) -> ScalarParam:
+        """``p`` itself, or for a conditional parameter the case its parent's value in ``values`` selects."""
+        return p.given(values) if isinstance(p, ConditionalChoice) else p
+
     # -- operations -------------------------------------------------------
 
     def sample(self, rng: np.random.Generator) -> Architecture:
         """A uniformly random architecture of this (possibly restricted) space."""
         values: dict[str, Any] = {}
         for p in self.parameters:
-            values[p.name] = p.sample(rng, self._length(p, values)) if isinstance(p, LayerList) else p.sample(rng)
+            if isinstance(p, LayerList):
+                values[p.name] = p.sample(rng, self._length(p, values))
+            else:
+                values[p.name] = self._scalar(p, values).sample(rng)
         return Architecture(self.family, values)
 
     def validate(self, arch: Architecture) -> None:
@@ -421,10 +532,12 @@ class SearchSpace:
                     raise InvalidArchitecture(
                         f"{self.family} parameter {p.name!r}: expected a list of {n} values, got {_jsonable(value)!r}"
                     )
-            if not p.contains(value):
+            allowed = p if isinstance(p, LayerList) else self._scalar(p, arch.params)
+            if not allowed.contains(value):
+                where = f"{p.on}={arch.params[p.on]!r}, " if isinstance(p, ConditionalChoice) else ""
                 raise InvalidArchitecture(
                     f"{self.family} parameter {p.name!r}: {_jsonable(value)!r} is not in "
-                    f"{p.describe()} (complexity level {self.level})"
+                    f"{allowed.describe()} ({where}complexity level {self.level})"
                 )
 
     def is_valid(self, arch: Architecture) -> bool:
@@ -450,9 +563,13 @@ class SearchSpace:
                     p.project(current, n, rng) if isinstance(current, tuple) else p.project((), n, rng)
                 )
             elif p.name in arch.params:
-                values[p.name] = p.project(arch.params[p.name])
+                if isinstance(p, ConditionalChoice):
+                    values[p.name] = p.project_into(arch.params[p.name], values[p.on])
+                else:
+                    values[p.name] = p.project(arch.params[p.name])
             else:
-                values[p.name] = p.sample(rng) if rng is not None else _first(p)
+                case = self._scalar(p, values)
+                values[p.name] = case.sample(rng) if rng is not None else _first(case)
         return Architecture(self.family, values)
 
     def mutate(self, arch: Architecture, rng: np.random.Generator, rate: float = 0.2) -> Architecture:
@@ -470,7 +587,7 @@ class SearchSpace:
                     old = p.project(values[p.name], n, rng)
                     values[p.name] = tuple(p.item.mutate(v, rng) if rng.random() < rate else v for v in old)
                 elif rng.random() < rate:
-                    values[p.name] = p.mutate(values[p.name], rng)
+                    values[p.name] = self._scalar(p, values).mutate(values[p.name], rng)
             child = self.project(Architecture(self.family, values), rng)
             if child != arch:
                 return child
@@ -498,7 +615,7 @@ class SearchSpace:
             old[i] = p.item.mutate(old[i], rng)
             values[name] = tuple(old)
         else:
-            values[name] = p.mutate(values[name], rng)
+            values[name] = self._scalar(p, values).mutate(values[name], rng)
         return self.project(Architecture(self.family, values), rng)
 
     def crossover(self, a: Architecture, b: Architecture, rng: np.random.Generator) -> Architecture:
@@ -579,6 +696,8 @@ class SearchSpace:
 
 
 def _cardinality(p: Parameter) -> int:
+    if isinstance(p, ConditionalChoice):
+        return max(len(values) for _key, values in p.cases)
     if isinstance(p, Choice):
         return len(p.values)
     if isinstance(p, IntRange):

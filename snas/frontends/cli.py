@@ -420,8 +420,13 @@ def _report(result: Any, as_json: bool) -> None:
         if result.stopped_by is not None:
             sys.exit(128 + int(result.stopped_by))
     elif result.trials and not any(t.ok for t in result.trials):
-        click.echo(f"error: every trial failed (first error: {result.trials[0].error}); see `snas show "
-                   f"{result.path}`", err=True)
+        failed = [t for t in result.trials if t.status == "failed"]
+        if len(failed) == len(result.trials):
+            click.echo(f"error: every trial failed (first error: {failed[0].error}); see `snas show "
+                       f"{result.path}`", err=True)
+        else:
+            click.echo(f"error: no trial finished ({', '.join(sorted({t.status for t in result.trials}))}): give "
+                       "the search more time (--time-budget) or a shorter training protocol", err=True)
         sys.exit(1)
 
 

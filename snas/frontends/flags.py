@@ -15,6 +15,7 @@ import json
 import typing
 from typing import Any, Iterable, Mapping
 
+import attrs
 import click
 
 from snas.contracts.errors import ConfigError
@@ -23,6 +24,8 @@ from snas.runtime.config import COMPONENT_FIELDS, RunConfig, field_types, read_t
 
 #: kinds whose options become flags, in the order their flags are claimed when two want the same one
 FLAG_KINDS = ("evaluator", "dataset", "strategy", "executor", "pruner")
+#: the names of the run-level settings (a component option of the same name never replaces one)
+RUN_FIELDS = {f.name for f in attrs.fields(RunConfig)}
 #: the generic KEY=VALUE options per kind
 PAIR_FLAGS = {"strategy": ("-S", "--strategy-option"), "evaluator": ("-E", "--evaluator-option"),
               "dataset": ("-D", "--dataset-option"), "executor": ("-X", "--executor-option"),
@@ -254,7 +257,8 @@ class SettingsCommand(click.Command):
             field = COMPONENT_FIELDS[kind][1]
             settings[field] = {**(settings.get(field) or {}), **values}
             for key in values:  # a flag wins over the same setting given by name in the --config file
-                settings.pop(key, None)
+                if key not in RUN_FIELDS:
+                    settings.pop(key, None)
         return settings
 
 

@@ -73,8 +73,9 @@ MAX_FRONT_WEIGHTS = 50
 EXPENSIVE_CALL = 2.0
 #: seconds between automatic checkpoints (folding the journal into run.h5)
 CHECKPOINT_INTERVAL = 600.0
-#: seconds between rewrites of live.json
+#: seconds between rewrites of live.json, and the least gap before an update it skipped is written anyway
 LIVE_INTERVAL = 0.25
+LIVE_MIN_GAP = 0.02
 #: trials at least this long (seconds) are synced to the disk one by one
 SYNC_EACH_TRIAL_ABOVE = 0.05
 #: shorter trials are synced at least this often (seconds)
@@ -358,10 +359,12 @@ class Engine:
         return len(self.objectives) > 1 and self.front.would_join(trial) and len(self.state.front) < MAX_FRONT_WEIGHTS
 
     def _write_live(self, force: bool = False) -> None:
+        """Rewrite live.json at most every LIVE_INTERVAL; a skipped update is written before the engine waits."""
         now = time.monotonic()
         if not force and now - self._last_live < LIVE_INTERVAL:
+            self._live_dirty = True
             return
-        self._last_live = now
+        self._last_live, self._live_dirty = now, False
         state = self.state
         self.writer.write_live({
             "pid": os.getpid(), "updated": time.time(), "status": state.status,
@@ -448,6 +451,7 @@ class Engine:
         self.warned_replay = False
         self._since_generation: list[Trial] = []
         self._last_snapshot = self._last_checkpoint = self._last_live = self._last_sync = time.monotonic()
+        self._live_dirty = False
         self._trials_at_checkpoint = len(log_.trials)
         for trial in log_.sorted_trials():
             self._remember(trial)
@@ -526,6 +530,8 @@ class Engine:
                                        "running, queued nor finished")
                 continue
             self.writer.flush()
+            if self._live_dirty and time.monotonic() - self._last_live > LIVE_MIN_GAP:
+                self._write_live(force=True)  # an inline trial may block for long: show what is in flight first
             for task, result in self.executor.wait(timeout=0.2):
                 self._finish(task, result)
             self._advance()

@@ -32,6 +32,8 @@ class RunResult:
     plugins: dict[str, Any]
     format_version: int
     snas_version: str
+    #: when the run was created (ISO 8601, local time with offset)
+    created: str = ""
     generations: list[dict[str, Any]] = attrs.field(factory=list)
     #: the non-dominated trials for the run's objectives
     front: list[Trial] = attrs.field(factory=list)
@@ -66,6 +68,7 @@ class RunResult:
             plugins=log.plugins,
             format_version=log.format_version,
             snas_version=log.snas_version,
+            created=log.created,
             generations=list(log.generations),
             front=pareto_front(trials, objectives),
             objectives=objectives,
