@@ -12,8 +12,10 @@ click command sphinx-click cannot document, all fail here.
   ``VAR=value snas …`` with that variable and a fresh plugin manager; the
   set-up steps ``python3 -m venv``/``pip install -e .`` are the environment
   this suite already runs in and are passed over, while ``pip install
-  ./some/package`` really installs it (into the page's folder); a line with
-  pipes, redirections, globs or ``$`` goes to bash, and may not start a search;
+  ./some/package`` really installs it (into the page's folder); ``python -m
+  pytest PATHS`` (a maintainer running tests) is checked to name test files
+  that exist, not run inside this suite; a line with pipes, redirections,
+  globs or ``$`` goes to bash, and may not start a search;
 - ``python``: executed; the Python snippets of one page share a namespace;
 - ``toml``, ``text``, ``json``, ``csv``: data, not run (a ``file`` marker
   writes one to disk for the snippets after it);
@@ -35,6 +37,11 @@ them. An HTML comment right before a fence, ``<!-- snippet: KEY VALUE; … -->``
     run only when a CUDA device is present.
 ``trials N``
     let the searches of this block run up to ``N`` trials (what follows needs them).
+``serves PORT``
+    each command of the block starts a server: it is started in the
+    background (``HOME`` is the page's folder, for ``~``), must answer on its
+    ``--port`` (default ``PORT``) on 127.0.0.1 while still running, and is
+    then stopped.
 ``ci``
     the README's test command: checked to be exactly what ``.ci/run`` runs
     (running it here would run this suite inside itself).
@@ -111,7 +118,7 @@ class Snippet:
 
 
 MARKER = re.compile(r"<!--\s*snippet:\s*(.*?)\s*-->", re.S)
-MARKER_KEYS = {"file": 1, "data": 2, "requires": 1, "ci": 0, "trials": 1}
+MARKER_KEYS = {"file": 1, "data": 2, "requires": 1, "ci": 0, "trials": 1, "serves": 1}
 
 
 def parse_markers(text: str, where: str) -> list[tuple[str, list[str]]]:
@@ -295,6 +302,13 @@ class PageRun:
             else:
                 self.install(snippet, package)
             return
+        if Path(program).name in ("python", "python3") and words[1:3] == ["-m", "pytest"]:
+            missing = [w for w in words[3:] if not w.startswith("-") and "/" in w
+                       and not (REPOSITORY / w.split("::")[0]).exists()]
+            if missing:
+                self.fail(snippet, f"{' '.join(words)} names test files that do not exist: {missing}")
+            self.log.append("(the test suite itself: its files exist; not run inside it)")
+            return
         if program == "cd":
             os.chdir(words[1])
             return
@@ -312,6 +326,42 @@ class PageRun:
         else:
             self.bash(snippet, " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " "
                       + " ".join(shlex.quote(w) for w in words))
+
+    def serve(self, snippet: Snippet, line: str, port: int) -> None:
+        """Start a server command in the background, wait until it answers on ``port``, stop it."""
+        import signal
+        import socket
+
+        def answers() -> bool:
+            with socket.socket() as sock:
+                sock.settimeout(1)
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        if answers():
+            self.missing.append(f"port {port} free for {line!r}")
+            self.log.append(f"(not run here: something else already listens on port {port})")
+            return
+        env = {**os.environ, "HOME": str(self.folder),
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        process = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=os.getcwd(), env=env, start_new_session=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while not answers():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.communicate(timeout=30)[0] if process.poll() is not None else ""
+                    self.fail(snippet, f"{line!r} did not serve on port {port}\n{output}")
+                time.sleep(0.5)
+            assert process.poll() is None, f"{line!r}: port {port} answered, but the server had exited"
+            self.log.append(f"(served on port {port})")
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
 
     def install(self, snippet: Snippet, package: Path) -> None:
         """Really install a local plugin package (into this page's folder) and let snas find it."""
@@ -412,10 +462,30 @@ class PageRun:
         if snippet.marker("ci") is not None:
             check_ci_command(snippet)
             return
+        serves = snippet.marker("serves")
+        if serves is not None:
+            for line in logical_lines(snippet.code):
+                self.log.append(f"$ {line}")
+                words = shlex.split(line, comments=True)
+                if any(tuple(words[: len(s)]) == s for s in SETUP):
+                    self.log.append("(environment set-up: this test runs inside the environment it creates)")
+                    continue
+                self.serve(snippet, line, int(_option_value(words, "--port") or serves[0]))
+            return
         if snippet.lang in PYTHON:
             self.python(snippet)
         elif snippet.lang in SHELL:
             self.shell(snippet)
+
+
+def _option_value(words: list[str], flag: str) -> str | None:
+    """The value of ``flag`` in ``words`` (``--flag value`` or ``--flag=value``), if given."""
+    for i, word in enumerate(words):
+        if word == flag and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith(flag + "="):
+            return word.split("=", 1)[1]
+    return None
 
 
 def local_package(words: list[str]) -> Path | None:
@@ -527,8 +597,13 @@ def test_snippets_run(page, tmp_path, monkeypatch):
                 run.run(snippet)
         if os.environ.get("SNAS_DOCS_LOG"):
             print("\n".join(run.log))
-        if run.missing:
-            real_data(run.missing[0])  # skips naming it (fails under CI=true); every other snippet has run
+        if run.missing:  # every other snippet has run
+            what = run.missing[0]
+            if what.startswith("port "):
+                if in_ci():
+                    pytest.fail(f"{page.name}: needed {what}", pytrace=False)
+                pytest.skip(f"{page.name}: needed {what}")
+            real_data(what)  # skips naming it (fails under CI=true)
     finally:
         if run.plugins_changed:
             from snas.runtime.plugins import reset_plugin_manager
