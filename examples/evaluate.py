@@ -19,7 +19,7 @@ if args.architecture:
 else:
     arch = snas.Architecture("cnn", {
         "num_layers": 2, "filters": (32, 64), "kernel_sizes": (3, 3), "activation": "relu",
-        "skip_connections": False, "use_batch_norm": True, "dropout": 0.2,
+        "skip_connections": False, "head": "pool_4x4", "use_batch_norm": True, "dropout": 0.2,
         "learning_rate": 0.001, "optimizer": "adam",
     })
 

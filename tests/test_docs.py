@@ -14,7 +14,8 @@ click command sphinx-click cannot document, all fail here.
   this suite already runs in and are passed over, while ``pip install
   ./some/package`` really installs it (into the page's folder); ``python -m
   pytest PATHS`` (a maintainer running tests) is checked to name test files
-  that exist, not run inside this suite; a line with pipes, redirections,
+  that exist, not run inside this suite; ``python benchmarks/X.py …`` (a
+  measurement of minutes to hours) is checked to take every flag given; a line with pipes, redirections,
   globs or ``$`` goes to bash, and may not start a search;
 - ``python``: executed; the Python snippets of one page share a namespace;
 - ``toml``, ``text``, ``json``, ``csv``: data, not run (a ``file`` marker
@@ -317,7 +318,9 @@ class PageRun:
                 key, _, value = item.partition("=")
                 self.monkeypatch.setenv(key, value)
             return
-        if Path(program).name == "snas":
+        if Path(program).name in ("python", "python3") and len(words) > 1 and words[1].startswith("benchmarks/"):
+            self.benchmark(snippet, words[1:])
+        elif Path(program).name == "snas":
             self.snas(snippet, words[1:], env)
         elif Path(program).name in ("python", "python3") and len(words) > 1 and words[1].endswith(".py"):
             self.script(snippet, words[1:], env)
@@ -362,6 +365,20 @@ class PageRun:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+    def benchmark(self, snippet: Snippet, argv: list[str]) -> None:
+        """A measurement takes minutes to hours: check that the script exists and takes every flag given."""
+        script = REPOSITORY / argv[0]
+        if not script.is_file():
+            self.fail(snippet, f"{argv[0]} does not exist")
+        proc = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300,
+                              cwd=REPOSITORY)
+        if proc.returncode != 0:
+            self.fail(snippet, f"{argv[0]} --help exited with {proc.returncode}\n{proc.stderr}")
+        unknown = [w for w in argv[1:] if w.startswith("--") and w.split("=")[0] not in proc.stdout]
+        if unknown:
+            self.fail(snippet, f"{argv[0]} does not take {unknown}")
+        self.log.append("(a measurement: its flags exist; not run here)")
 
     def install(self, snippet: Snippet, package: Path) -> None:
         """Really install a local plugin package (into this page's folder) and let snas find it."""
@@ -642,8 +659,11 @@ def test_site_has_the_generated_references(built_site):
     get_plugin_manager().hook.snas_register_commands(cli=cli)
     for name, command in cli.commands.items():
         assert f'id="snas-{name}"' in cli_page, f"CLI reference lacks snas {name}"
-    for param in cli.commands["search"].params:
-        if param.opts[0].startswith("--") and param.name != "help":
+    search = cli.commands["search"]
+    search.build([])  # the flags it has whatever components a command line chooses
+    for param in search.params:
+        if param.opts[0].startswith("--") and param.name != "help" \
+                and not param.name.startswith(("strategy__", "dataset__", "evaluator__", "executor__", "pruner__")):
             anchor = f'id="cmdoption-snas-search-{param.opts[0].lstrip("-")}"'
             assert anchor in cli_page, f"CLI reference lacks snas search {param.opts[0]}"
     assert 'id="snas-benchmark-nb201"' in cli_page  # a command a plugin adds
