@@ -1,4 +1,11 @@
-"""Shared fixtures. Tests run on the CPU with one thread per process."""
+"""Shared fixtures. Tests run on the CPU with one thread per process.
+
+Real data that cannot ship with the package (MNIST, the CIFAR-10 JPEGs, the
+NAS-Bench-201 table) is found with :func:`real_data`: under
+``$SNAS_TEST_DATA``, by default ``../shared/data`` beside the repository.
+Where a file is missing the test is skipped with a reason naming it, except
+under ``CI=true``, where it fails, so CI always runs on the real data.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +17,45 @@ import torch
 
 torch.set_num_threads(1)
 
-#: the shared folder of real data: $SNAS_TEST_DATA, else ../shared/data beside the checkout
-SHARED_DATA = Path(os.environ.get("SNAS_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+REPOSITORY = Path(__file__).resolve().parents[1]
+#: environment variable naming the folder of real test data
+TEST_DATA_ENV = "SNAS_TEST_DATA"
+
+
+def data_root() -> Path:
+    """``$SNAS_TEST_DATA``, or ``../shared/data`` relative to the repository root."""
+    configured = os.environ.get(TEST_DATA_ENV, "").strip()
+    return Path(configured).expanduser() if configured else REPOSITORY.parent / "shared" / "data"
+
+
+#: the real-data folder as seen when the tests start (prefer :func:`real_data`, which skips when a file is missing)
+SHARED_DATA = data_root()
 #: NAS-Bench-201's table inside it
 NB201_TABLE = SHARED_DATA / "nb201" / "nb201.csv.gz"
 
 
 def in_ci() -> bool:
-    """Whether the suite runs under CI (``CI=true``), where nothing may be skipped for a missing resource."""
+    """Whether this is a CI run (``CI=true``), where nothing may be skipped for a missing resource."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def missing(reason: str) -> None:
     """Skip the test for a missing file or package; under CI, fail it instead."""
     if in_ci():
-        pytest.fail(f"{reason} (CI=true: a missing resource fails the test)")
+        pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
     pytest.skip(reason)
 
 
-def shared_file(relative: str) -> Path:
-    """``SHARED_DATA / relative``; skips (fails under CI) when it is absent."""
-    path = SHARED_DATA / relative
+def real_data(relative: str) -> Path:
+    """The file or folder ``relative`` under the real-data root; skip the test when it is missing.
+
+    Under ``CI=true`` a missing file fails the test instead.
+    """
+    root = data_root()
+    path = root / relative
     if not path.exists():
-        missing(f"{path} not found: set SNAS_TEST_DATA to the folder of shared test data")
+        where = f"${TEST_DATA_ENV}={root}" if os.environ.get(TEST_DATA_ENV, "").strip() else f"{root} (set {TEST_DATA_ENV})"
+        missing(f"real test data {relative!r} not found under {where}")
     return path
 
 
@@ -44,6 +67,14 @@ def require_module(name: str, why: str = ""):
         return importlib.import_module(name)
     except ImportError as exc:
         missing(f"{name} is not installed{' (' + why + ')' if why else ''}: {exc}")
+
+
+@pytest.fixture
+def nb201_table(monkeypatch) -> Path:
+    """The NAS-Bench-201 table (skip or, under CI, fail without it), made the nb201 evaluator's default."""
+    table = real_data("nb201/nb201.csv.gz")
+    monkeypatch.setenv("SNAS_NB201", str(table))
+    return table
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""Data sets on real files: MNIST and Fashion-MNIST (IDX), the custom folder and CSV sets (CIFAR-10 JPEGs).
+"""Data sets on real files: MNIST (IDX), Fashion-MNIST (IDX files in the real format, written here),
+the custom folder and CSV sets (CIFAR-10 JPEGs).
+
+MNIST and the CIFAR-10 JPEGs come from ``$SNAS_TEST_DATA`` (see ``conftest.real_data``).
 
 Also the batched augmentation helpers of ``snas.contracts.data`` and every error case
 of the custom sets.
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,12 @@ from snas_plugins.datasets.augment import horizontal_flip, random_crop
 from snas.runtime.config import make_options
 from snas.contracts.errors import DataError
 
-from conftest import SHARED_DATA, shared_file
+from conftest import real_data
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-CIFAR_JPEG = SHARED_DATA / "cifar10-test-jpeg"
+#: Fashion-MNIST's class names, in label order (from Zalando's README)
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 def make(manager, name, **options):
@@ -51,9 +55,31 @@ def arrange(source: Path, root: Path, folder: str) -> Path:
     return root
 
 
-def fashion_dir() -> Path:
-    """The shared copy of Fashion-MNIST (the files of Debian's dataset-fashion-mnist package)."""
-    return shared_file("fashion-mnist")
+def write_idx_gz(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` (uint8) as a gzipped IDX file: the format of MNIST and Fashion-MNIST.
+
+    Magic number: two zero bytes, the type code 0x08 (unsigned byte), the
+    number of dimensions; then each dimension as a big-endian 32-bit integer;
+    then the values in C order (http://yann.lecun.com/exdb/mnist/).
+    """
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def write_fashion_files(folder: Path, n_train: int = 300, n_test: int = 60) -> dict[str, np.ndarray]:
+    """Fashion-MNIST's four files under torchvision's names, with seeded random 28x28 images and labels."""
+    rng = np.random.default_rng(7)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": (np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.permutation(np.arange(n_test) % 10).astype(np.uint8),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        write_idx_gz(folder / f"{name}.gz", array)
+    return arrays
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +88,20 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def mnist_root(tmp_path_factory):
-    return arrange(shared_file("mnist"), tmp_path_factory.mktemp("mnist"), "MNIST")
+def mnist_files() -> Path:
+    """The real MNIST IDX files (gzipped, torchvision's names)."""
+    return real_data("mnist")
+
+
+@pytest.fixture(scope="module")
+def mnist_root(mnist_files, tmp_path_factory):
+    return arrange(mnist_files, tmp_path_factory.mktemp("mnist"), "MNIST")
+
+
+@pytest.fixture(scope="module")
+def cifar_jpeg() -> Path:
+    """The 10,000 CIFAR-10 test images as JPEGs, one subfolder per class."""
+    return real_data("cifar10-test-jpeg")
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +115,19 @@ def mnist_bundle(mnist_root):
 
 
 @pytest.mark.slow
-def test_mnist_real_files_splits_and_normalization(mnist_bundle, mnist_root):
+def test_mnist_real_files_splits_and_normalization(mnist_bundle, mnist_root, mnist_files):
     b = mnist_bundle
     assert b.input_shape == (1, 28, 28) and b.num_classes == 10
     assert len(b.train) + len(b.val) == 60000 and len(b.test) == 10000
     assert abs(len(b.val) - 6000) <= 5
     # test split is the official test file, in order, normalized with MNIST's constants
-    test_images = idx_array(SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz")
-    test_labels = idx_array(SHARED_DATA / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    test_images = idx_array(mnist_files / "t10k-images-idx3-ubyte.gz")
+    test_labels = idx_array(mnist_files / "t10k-labels-idx1-ubyte.gz")
     assert torch.equal(b.test.labels(), torch.from_numpy(test_labels.astype(np.int64)))
     expected = (torch.from_numpy(test_images[:50].astype(np.float32)) / 255 - 0.1307) / 0.3081
     assert torch.allclose(b.test.x[:50, 0], expected, atol=1e-5)
     # train + val is exactly the official training set, stratified (every class in val)
-    train_labels = idx_array(SHARED_DATA / "mnist" / "train-labels-idx1-ubyte.gz")
+    train_labels = idx_array(mnist_files / "train-labels-idx1-ubyte.gz")
     counts = torch.bincount(torch.cat([b.train.labels(), b.val.labels()]), minlength=10)
     assert torch.equal(counts, torch.bincount(torch.from_numpy(train_labels.astype(np.int64)), minlength=10))
     assert set(b.val.labels().tolist()) == set(range(10))
@@ -98,11 +136,11 @@ def test_mnist_real_files_splits_and_normalization(mnist_bundle, mnist_root):
 
 
 @pytest.mark.slow
-def test_mnist_validation_is_not_augmented_and_train_augment_never_flips(mnist_bundle):
+def test_mnist_validation_is_not_augmented_and_train_augment_never_flips(mnist_bundle, mnist_files):
     b = mnist_bundle
     assert "flip" not in b.info["augmentation"]
     # validation images are exactly normalized training-file images (no crop, no shift)
-    train_images = idx_array(SHARED_DATA / "mnist" / "train-images-idx3-ubyte.gz")
+    train_images = idx_array(mnist_files / "train-images-idx3-ubyte.gz")
     known = {img.tobytes() for img in train_images}
     val = ((b.val.x[:200, 0] * 0.3081 + 0.1307) * 255).round().to(torch.uint8).numpy()
     assert all(img.tobytes() in known for img in val)
@@ -122,11 +160,11 @@ def test_mnist_seed_decides_the_validation_split(mnist_root, manager):
     assert (len(a.train), len(a.val), len(a.test)) == (500, 200, 200)
 
 
-def test_mnist_found_in_a_flat_read_only_folder_without_writing_there(manager, tmp_path):
+def test_mnist_found_in_a_flat_read_only_folder_without_writing_there(manager, tmp_path, mnist_files):
     flat = tmp_path / "flat"
     flat.mkdir()
     for name in MNIST_FILES:
-        (flat / f"{name}.gz").symlink_to(SHARED_DATA / "mnist" / f"{name}.gz")
+        (flat / f"{name}.gz").symlink_to(mnist_files / f"{name}.gz")
     flat.chmod(0o555)
     try:
         ds = make(manager, "mnist", data_dir=str(flat), max_train_samples=100, max_eval_samples=100)
@@ -138,36 +176,33 @@ def test_mnist_found_in_a_flat_read_only_folder_without_writing_there(manager, t
     assert sorted(p.name for p in flat.iterdir()) == sorted(f"{n}.gz" for n in MNIST_FILES)
 
 
-def test_fashion_mnist_real_files(manager, tmp_path):
-    source = fashion_dir()
-    root = arrange(source, tmp_path / "data", "FashionMNIST")
-    b = make(manager, "fashion_mnist", data_dir=str(root), max_train_samples=2000).load(seed=0)
-    assert b.class_names[0] == "T-shirt/top" and b.num_classes == 10
-    assert len(b.train) == 2000 and len(b.test) == 10000
-    test_labels = idx_array(source / "t10k-labels-idx1-ubyte.gz")
-    assert torch.equal(b.test.labels(), torch.from_numpy(test_labels.astype(np.int64)))
+def test_fashion_mnist_reads_idx_files(manager, tmp_path):
+    arrays = write_fashion_files(tmp_path / "data" / "FashionMNIST" / "raw")
+    assert idx_array(tmp_path / "data" / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte.gz").shape == (60, 28, 28)
+    b = make(manager, "fashion_mnist", data_dir=str(tmp_path / "data")).load(seed=0)
+    assert b.class_names == FASHION_CLASSES and b.num_classes == 10 and b.input_shape == (1, 28, 28)
+    assert (len(b.train) + len(b.val), len(b.test)) == (300, 60) and len(b.val) == 30
+    # the test split is the test file, in order, normalized with Fashion-MNIST's constants
+    assert torch.equal(b.test.labels(), torch.from_numpy(arrays["t10k-labels-idx1-ubyte"].astype(np.int64)))
+    expected = (torch.from_numpy(arrays["t10k-images-idx3-ubyte"].astype(np.float32)) / 255 - 0.2860) / 0.3530
+    assert torch.allclose(b.test.x[:, 0], expected, atol=1e-5)
+    # train + validation are exactly the training file's images, none lost or repeated
+    pixels = ((torch.cat([b.train.x, b.val.x])[:, 0] * 0.3530 + 0.2860) * 255).round().to(torch.uint8).numpy()
+    assert sorted(img.tobytes() for img in pixels) == sorted(img.tobytes() for img in arrays["train-images-idx3-ubyte"])
     assert "horizontal flip" in b.info["augmentation"]  # clothes may be mirrored
-    test_images = idx_array(source / "t10k-images-idx3-ubyte.gz")
-    expected = (torch.from_numpy(test_images[:10].astype(np.float32)) / 255 - 0.2860) / 0.3530
-    assert torch.allclose(b.test.x[:10, 0], expected, atol=1e-5)
 
 
-def test_fashion_mnist_found_in_the_debian_package_folder(manager, tmp_path, monkeypatch):
-    """Files in a system folder (Debian's package: /usr/share/datasets/fashion-mnist) are found, never written to."""
-    from snas_plugins.datasets.fashion_mnist import FashionMNIST
-
-    assert FashionMNIST.system_folders == ("/usr/share/datasets/fashion-mnist",)
-    system = tmp_path / "usr-share"  # stands in for the package's read-only folder
-    system.mkdir()
-    for name in MNIST_FILES:
-        (system / f"{name}.gz").symlink_to(fashion_dir() / f"{name}.gz")
+def test_fashion_mnist_found_in_a_system_folder_without_writing_there(manager, tmp_path, monkeypatch):
+    # a distribution's package (Debian's dataset-fashion-mnist) installs the files in a read-only folder
+    system = tmp_path / "usr-share-fashion-mnist"
+    write_fashion_files(system, n_train=120, n_test=40)
     system.chmod(0o555)
-    monkeypatch.setattr(FashionMNIST, "system_folders", (str(system),))
+    fashion = manager.get_dataset("fashion_mnist")
+    monkeypatch.setattr(fashion, "system_folders", (str(system),))
     try:
-        ds = make(manager, "fashion_mnist", data_dir=str(tmp_path / "empty"), max_train_samples=100,
-                  max_eval_samples=100)
+        ds = make(manager, "fashion_mnist", data_dir=str(tmp_path / "empty"))
         assert ds.available() and ds.summary()["folder"] == str(system)
-        assert len(ds.load(seed=0).test) == 100
+        assert len(ds.load(seed=0).test) == 40
     finally:
         system.chmod(0o755)
     assert sorted(p.name for p in system.iterdir()) == sorted(f"{n}.gz" for n in MNIST_FILES)
@@ -244,20 +279,20 @@ def test_horizontal_flip_probability():
 # -- custom folder and CSV sets on the real CIFAR-10 JPEGs ----------------------------------
 
 
-def test_folder_set_on_real_jpegs(manager):
-    ds = make(manager, "folder", path=str(CIFAR_JPEG), max_per_class=10, image_size="16x20",
+def test_folder_set_on_real_jpegs(manager, cifar_jpeg):
+    ds = make(manager, "folder", path=str(cifar_jpeg), max_per_class=10, image_size="16x20",
               custom_dataset_name="cifar-jpeg")
     b = ds.load(seed=0)
     assert b.name == "cifar-jpeg" and b.input_shape == (3, 16, 20)
-    assert b.class_names == sorted(p.name for p in CIFAR_JPEG.iterdir())
+    assert b.class_names == sorted(p.name for p in cifar_jpeg.iterdir())
     assert len(b.train) + len(b.val) + len(b.test) == 100
     assert torch.equal(torch.bincount(b.test.labels(), minlength=10), torch.full((10,), 2))
     assert abs(float(b.train.x.mean())) < 1e-4  # normalized with the training split's statistics
     assert ds.summary()["num_classes"] == 10
 
 
-def test_csv_set_on_real_jpegs_with_relative_paths_and_string_labels(manager, tmp_path):
-    (tmp_path / "images").symlink_to(CIFAR_JPEG)
+def test_csv_set_on_real_jpegs_with_relative_paths_and_string_labels(manager, tmp_path, cifar_jpeg):
+    (tmp_path / "images").symlink_to(cifar_jpeg)
     rows = [(f"images/{cls}/{i:04d}.jpg", cls) for cls in ("cat", "dog", "ship") for i in range(20)]
     table = tmp_path / "sub" / "list.csv"
     table.parent.mkdir()
@@ -269,7 +304,7 @@ def test_csv_set_on_real_jpegs_with_relative_paths_and_string_labels(manager, tm
     assert b.class_names == ["cat", "dog", "ship"] and b.input_shape == (3, 32, 32)
     assert len(b.train) + len(b.val) + len(b.test) == 60
     # the decoded pixels are the JPEG's, normalized with the recorded statistics
-    first = np.asarray(Image.open(CIFAR_JPEG / "cat" / "0000.jpg").convert("RGB"), dtype=np.float32) / 255
+    first = np.asarray(Image.open(cifar_jpeg / "cat" / "0000.jpg").convert("RGB"), dtype=np.float32) / 255
     mean, std = torch.tensor(b.mean).view(3, 1, 1), torch.tensor(b.std).view(3, 1, 1)
     every = torch.cat([b.train.x, b.val.x, b.test.x]) * std + mean
     target = torch.from_numpy(first).permute(2, 0, 1)
@@ -283,7 +318,8 @@ def test_csv_integer_labels_are_ordered_numerically(manager, tmp_path):
         w.writerow(["image", "label"])
         for label, cls in (("10", "cat"), ("2", "dog")):
             for i in range(5):
-                w.writerow([str(CIFAR_JPEG / cls / f"{i:04d}.jpg"), label])
+                _png(tmp_path / cls / f"{i}.png", "RGB", value=20 * i)
+                w.writerow([str(tmp_path / cls / f"{i}.png"), label])
     b = make(manager, "csv", path=str(table)).load(seed=0)
     assert b.class_names == ["2", "10"]
 
@@ -306,7 +342,8 @@ def test_grayscale_and_rgb_mixed_become_rgb_and_sizes_follow_the_majority(manage
 
 def test_custom_set_errors_name_the_file_and_line(manager, tmp_path):
     table = tmp_path / "t.csv"
-    good = str(CIFAR_JPEG / "cat" / "0000.jpg")
+    _png(tmp_path / "cat.png", "RGB")
+    good = str(tmp_path / "cat.png")
     table.write_text(f"image,label\n{good},cat\n{tmp_path / 'nope.jpg'},dog\n")
     with pytest.raises(DataError, match=r"t\.csv line 3: image .*nope\.jpg does not exist"):
         make(manager, "csv", path=str(table)).load()
@@ -354,11 +391,11 @@ def test_folder_errors(manager, tmp_path):
 
 
 @pytest.mark.slow
-def test_search_end_to_end_on_a_custom_folder(tmp_path):
+def test_search_end_to_end_on_a_custom_folder(tmp_path, cifar_jpeg):
     from snas.frontends.cli import cli
 
     result = CliRunner().invoke(cli, [
-        "search", "--custom-folder-dataset", str(CIFAR_JPEG), "--image-size", "16x16", "-D", "max_per_class=20",
+        "search", "--custom-folder-dataset", str(cifar_jpeg), "--image-size", "16x16", "-D", "max_per_class=20",
         "--max-trials", "1", "--max-epochs", "1", "--quiet", "--output-dir", str(tmp_path / "runs"),
     ])
     assert result.exit_code == 0, result.output

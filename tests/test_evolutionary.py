@@ -15,7 +15,7 @@ from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options
 from snas_plugins.families.nb201 import EDGE_NAMES, OPS, make_cell
 from snas_plugins.strategies.evolutionary import Evolutionary, EvolutionaryOptions, entropy, population_entropy
 
-from conftest import shared_file
+from conftest import real_data
 
 
 def make(space: JointSpace, seed: int = 0, **options) -> Evolutionary:
@@ -289,7 +289,7 @@ def test_state_round_trip_continues_exactly(request, options, space_name):
 
 
 @pytest.mark.slow
-def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
+def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run(nb201_table):
     common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
                   strategy_options={"aging": True, "population_size": 8, "generations": 100})
     whole = snas.search("nb201_table", "evolutionary", max_trials=40, seed=3, run_dir="whole", **common)
@@ -328,7 +328,7 @@ def test_generational_mode_beats_random_sampling_on_nb201(manager, nb201_space):
     """
     from scipy.stats import wilcoxon
 
-    shared_file("nb201/nb201.csv.gz")
+    real_data("nb201/nb201.csv.gz")
     evaluator = NB201Evaluator(NB201Options(dataset="cifar10"))
     random_cls = manager.get_strategy("random")
     evolution, random = [], []

@@ -19,9 +19,8 @@ from snas_plugins.commands.benchmark import benchmark, mean_curve, run_engine, p
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options, default_table_path, load_table
 from snas_plugins.families.nb201 import OPS, build_network, from_nb201_string, make_cell, to_nb201_string
 
-from conftest import SHARED_DATA
+from conftest import REPOSITORY
 
-TABLE = SHARED_DATA / "nb201" / "nb201.csv.gz"
 
 
 def cell(*ops: str) -> Architecture:
@@ -35,7 +34,7 @@ def evaluator(**options) -> NB201Evaluator:
 # -- the family ------------------------------------------------------------------
 
 
-def test_the_space_is_exactly_the_table(manager):
+def test_the_space_is_exactly_the_table(manager, nb201_table):
     space = manager.get_family("nb201").space()
     table = load_table()
     cells = [cell(*ops) for ops in itertools.product(OPS, repeat=6)]
@@ -103,7 +102,7 @@ def test_a_cell_trains_on_real_digits(manager, digits):
 # -- the evaluator --------------------------------------------------------------------
 
 
-def test_lookup_reads_the_right_columns(manager):
+def test_lookup_reads_the_right_columns(manager, nb201_table):
     table = load_table()
     best_key = max(table, key=lambda k: table[k]["cifar10_valid_12ep"])
     arch = from_nb201_string(best_key)
@@ -119,7 +118,7 @@ def test_lookup_reads_the_right_columns(manager):
     assert c100["nb201_dataset"] == "cifar100"
 
 
-def test_simulated_cost_grows_with_convolutions():
+def test_simulated_cost_grows_with_convolutions(nb201_table):
     ev = evaluator(query_seconds=10.0)
     cheap = ev.lookup(cell(*["skip_connect"] * 6))["simulated_seconds"]
     mid = ev.lookup(cell(*["nor_conv_1x1"] * 6))["simulated_seconds"]
@@ -133,7 +132,7 @@ def test_other_families_are_refused(manager):
         evaluator().lookup(mlp)
 
 
-def test_the_table_data_set_tells_the_evaluator_which_columns(manager):
+def test_the_table_data_set_tells_the_evaluator_which_columns(manager, nb201_table):
     ds = manager.get_dataset("nb201_table")
     bundle = ds(ds.Options(dataset="imagenet16")).load()
     assert bundle.input_shape == (3, 16, 16) and bundle.num_classes == 120
@@ -154,11 +153,11 @@ def test_a_missing_table_names_the_path_and_the_fixes(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="nowhere"):
         evaluator().lookup(cell(*["none"] * 6))
     monkeypatch.delenv("SNAS_NB201")
-    repository = Path(__file__).resolve().parents[1]
-    assert default_table_path() == (repository.parent / "shared" / "data" / "nb201" / "nb201.csv.gz").resolve()
+    # without the variable, the project's copy beside the repository
+    assert default_table_path() == (REPOSITORY.parent / "shared" / "data" / "nb201" / "nb201.csv.gz").resolve()
 
 
-def test_a_search_through_the_engine_records_table_results():
+def test_a_search_through_the_engine_records_table_results(nb201_table):
     result = snas.search("nb201_table", "random", max_trials=12, run_dir="run", evaluator="nb201",
                          network_types=["nb201"], config={"max_complexity": 3})
     assert len(result.trials) == 12 and all(t.ok for t in result.trials)
@@ -174,7 +173,7 @@ def test_a_search_through_the_engine_records_table_results():
 # -- the benchmark --------------------------------------------------------------------------
 
 
-def test_a_benchmark_search_counts_queries_and_tracks_the_best():
+def test_a_benchmark_search_counts_queries_and_tracks_the_best(nb201_table):
     record = run_engine("evolutionary", 0, 60, "cifar100", preset("evolutionary", 60))
     curve = record["curve"]
     assert record["queries"] == len(curve) == 60
@@ -187,7 +186,7 @@ def test_mean_curve_holds_the_last_value_of_short_runs():
     assert mean_curve([[1.0, 2.0, 3.0], [3.0]], 3) == [2.0, 2.5, 3.0]
 
 
-def test_benchmark_command_prints_json_and_writes_plots(tmp_path, manager):
+def test_benchmark_command_prints_json_and_writes_plots(tmp_path, manager, nb201_table):
     group = click.Group()
     manager.hook.snas_register_commands(cli=group)
     assert "benchmark" in group.commands

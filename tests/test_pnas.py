@@ -13,7 +13,7 @@ import pytest
 from snas import JointSpace, Trial
 from snas.runtime.config import make_options
 
-from conftest import shared_file
+from conftest import real_data
 
 
 def _space(manager, families=("cnn", "mlp"), level=3):
@@ -72,7 +72,7 @@ def test_surrogate_ranks_held_out_nb201_cells(kind, manager):
     from snas_plugins.families.nb201 import from_nb201_string
     from snas_plugins.strategies.surrogate import LSTMSurrogate, MLPEnsemble, kendall_tau, make_surrogate
 
-    table = load_table(shared_file("nb201/nb201.csv.gz"))
+    table = load_table(real_data("nb201/nb201.csv.gz"))
     space = _space(manager, families=("nb201",))
     keys = sorted(table)
     chosen = np.random.default_rng(2024).choice(len(keys), TRAINED + HELD_OUT, replace=False)
@@ -203,7 +203,7 @@ def test_pnas_enas_resume_retrains_the_same_supernet(manager, digits):
 
 
 @pytest.mark.slow
-def test_pnas_resumed_run_continues_like_the_uninterrupted_one(tmp_path):
+def test_pnas_resumed_run_continues_like_the_uninterrupted_one(tmp_path, nb201_table):
     import snas
 
     common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},

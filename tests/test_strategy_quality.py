@@ -35,7 +35,7 @@ from scipy.stats import wilcoxon
 
 from snas_plugins.commands.benchmark import run_benchmark
 
-from conftest import shared_file
+from conftest import real_data
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ PNAS = (40, 0.25)
 
 def returned_accuracies(strategy: str, queries: int, **options) -> np.ndarray:
     """The 200-epoch test accuracy (%) of the cell each of the paired seeds' searches returns."""
-    table = str(shared_file("nb201/nb201.csv.gz"))
+    table = str(real_data("nb201/nb201.csv.gz"))
     out = run_benchmark(strategy, dataset="cifar10", queries=queries, seeds=SEEDS, first_seed=FIRST_SEED,
                         strategy_options=options, table_path=table)
     accuracies = [r["test_accuracy"] for r in out["results"]]
@@ -103,7 +103,7 @@ def test_pnas_beats_random_search(random_at):
 def test_the_claim_fails_for_a_strategy_no_better_than_random(random_at):
     """Random search against itself under other seeds: no paired advantage, so the claim must not hold."""
     queries = PNAS[0]
-    table = str(shared_file("nb201/nb201.csv.gz"))
+    table = str(real_data("nb201/nb201.csv.gz"))
     others = run_benchmark("random", dataset="cifar10", queries=queries, seeds=SEEDS, first_seed=FIRST_SEED + SEEDS,
                            table_path=table)
     shuffled = np.asarray([r["test_accuracy"] for r in others["results"]], dtype=float)

@@ -73,7 +73,7 @@ def compare(name: str, expected: Any, actual: Any, atol: float = ATOL) -> float:
 
 def run_example(out_dir: Path, timeout: float = 600) -> tuple[np.ndarray, str]:
     """Run ``out_dir/example.py`` in a fresh process; return its logits and its output."""
-    script = Path(out_dir) / "example.py"
+    script = Path(out_dir).resolve() / "example.py"  # it runs with out_dir as its working directory
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "logits.npy"
         env = dict(os.environ)
