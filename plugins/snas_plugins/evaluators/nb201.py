@@ -5,7 +5,10 @@ No training happens: the score is the cell's 12-epoch validation accuracy
 accuracy (what a search is judged by), both as fractions like the ``train``
 evaluator's. Each query also records a *simulated* training cost in
 ``metrics["simulated_seconds"]`` (never slept), so strategies can be compared
-on a public benchmark in seconds.
+on a public benchmark in seconds. ``metrics["params"]`` is the parameter count
+of the benchmark-size network around the cell (the network the table's
+accuracies come from), so accuracy can be traded against size
+(``--objective val_accuracy:max --objective params:min``).
 
 The table (``nb201.csv.gz``, all 15,625 cells) is found at the option
 ``table_path``, else at ``$SNAS_NB201``, else at
@@ -24,7 +27,7 @@ from typing import Any
 import attrs
 
 from snas import Architecture, DataError, Evaluator, NetworkFamily, TrialResult, current_trial, hookimpl, option
-from snas_plugins.families.nb201 import EDGE_NAMES, to_nb201_string
+from snas_plugins.families.nb201 import EDGE_NAMES, benchmark_parameter_count, to_nb201_string
 
 #: the data sets of the table and the prefix of their columns
 DATASETS = ("cifar10", "cifar100", "imagenet16")
@@ -139,6 +142,7 @@ class NB201Evaluator(Evaluator):
     def evaluate(self, arch: Architecture, family: NetworkFamily, data: Any, *, seed: int, device: Any,
                  protocol: str = "full") -> TrialResult:
         metrics = self.lookup(arch, self.dataset_for(data))
+        metrics["params"] = benchmark_parameter_count(arch, tuple(data.input_shape), int(data.num_classes))
         if self.options.sleep_seconds:
             # a stand-in learning curve that rises to the table's value: it keeps the ranking, nothing more
             trial, steps, curve = current_trial(), 4, []

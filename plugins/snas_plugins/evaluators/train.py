@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import snas
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
+from snas_plugins.evaluators.latency import trained_latency
 from snas_plugins.evaluators.metrics import classification_metrics, split_logits
 
 _in = attrs.validators.in_
@@ -51,6 +53,10 @@ class TrainOptions:
     fast_max_batches: int | None = attrs.field(default=20, validator=attrs.validators.optional(_gt0))
     mixed_precision: bool = True
     full_metrics: bool = True
+    measure_latency: bool = snas.option(False, help="Measure each successful trial's inference latency on this CPU "
+                                                    "(onnxruntime and PyTorch eager; metrics latency_ms, "
+                                                    "latency_ms_torch): see snas_plugins.evaluators.latency.")
+    latency_batch_size: int = snas.option(1, low=1, help="Batch size of the latency measurement.")
 
 
 class Diverged(Exception):
@@ -157,7 +163,11 @@ class Train(Evaluator):
     ) -> TrialResult:
         start = time.perf_counter()
         try:
-            return self._train(arch, family, data, seed=seed, device=device, protocol=protocol, start=start)
+            result = self._train(arch, family, data, seed=seed, device=device, protocol=protocol, start=start)
+            if self.options.measure_latency and result.ok:
+                batch = self.options.latency_batch_size
+                result.metrics.update(trained_latency(family, arch, data, result.weights, batch))
+            return result
         except torch.cuda.OutOfMemoryError as exc:
             message = f"out of memory on {device}: {exc}".splitlines()[0]
         # the exception (and with it the training frame, model and activations) is gone here
