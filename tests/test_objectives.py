@@ -251,6 +251,7 @@ def test_any_front_member_exports_from_its_stored_weights(tmp_path):
     others = [t for t in run.front if t.trial_id != run.best.trial_id]
     assert others, "the seed gives a front of several trials"
     member = others[0]
+    snas.get_plugin_manager().hook.snas_register_commands(cli=cli)  # as snas.frontends.cli.main does
     result = CliRunner().invoke(cli, ["export", str(run.path), "--format", "python", "--out", str(tmp_path / "x"),
                                       "--trial", str(member.trial_id)])
     assert result.exit_code == 0, result.output
