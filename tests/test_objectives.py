@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,27 +17,9 @@ from snas import Architecture, ConfigError, Constraint, Objective, Trial
 from snas.frontends.cli import cli, plan_from_args
 from snas.runtime.objectives import Front, constrained_dominates, dominates, pareto_front, values, violation
 from snas.runtime.planning import plan_run
-from snas_plugins.families.nb201 import EDGE_NAMES, OPS, benchmark_parameter_count, build_network, make_cell
+from snas_plugins.families.nb201 import OPS, benchmark_parameter_count, build_network, make_cell
 
-ROOT = Path(__file__).resolve().parents[1]
 ACC_PARAMS = ["val_accuracy:max", "params:min"]
-
-
-def shared_data() -> Path:
-    """``$SNAS_TEST_DATA``, else ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("SNAS_TEST_DATA") or ROOT.parent / "shared" / "data")
-
-
-@pytest.fixture
-def nb201(monkeypatch):
-    """The NAS-Bench-201 table (``$SNAS_NB201`` or the shared data), made the evaluator's default."""
-    table = Path(os.environ.get("SNAS_NB201") or shared_data() / "nb201" / "nb201.csv.gz")
-    if not table.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the NAS-Bench-201 table is missing at {table} (set SNAS_TEST_DATA or SNAS_NB201)")
-        pytest.skip(f"the NAS-Bench-201 table is not at {table} (set SNAS_TEST_DATA or SNAS_NB201)")
-    monkeypatch.setenv("SNAS_NB201", str(table))
-    return table
 
 
 def trial(tid: int, **metrics) -> Trial:
@@ -177,7 +157,7 @@ def test_the_parameter_count_of_a_cell_is_its_benchmark_networks_and_is_cached_s
 
 
 @pytest.fixture
-def table_run(nb201, tmp_path):
+def table_run(nb201_table, tmp_path):
     """NSGA-II on the NAS-Bench-201 table: accuracy against parameters, at most 800k parameters."""
     return snas.search("nb201_table", "evolutionary", max_trials=40, seed=1, run_dir=tmp_path / "run",
                        evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
@@ -232,7 +212,7 @@ def test_the_report_plots_the_runs_own_front(table_run):
     assert "params (min)" == ax.get_xlabel() and "val_accuracy (max)" == ax.get_ylabel()
 
 
-def test_random_search_takes_objectives_unchanged(nb201, tmp_path):
+def test_random_search_takes_objectives_unchanged(nb201_table, tmp_path):
     base = dict(max_trials=15, seed=3, evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3})
     plain = snas.search("nb201_table", "random", run_dir=tmp_path / "a", **base)
     multi = snas.search("nb201_table", "random", run_dir=tmp_path / "b", objectives=ACC_PARAMS,
