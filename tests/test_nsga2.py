@@ -148,23 +148,19 @@ def test_failed_members_lose_every_tournament(space):
     assert all(strategy.tournament()["trial_id"] == 1 for _ in range(5))
 
 
-def test_steady_state_removes_the_member_of_the_worst_front(space):
+@pytest.mark.parametrize("results, removed", [
+    # (.7, 200) is dominated: the only member of the worst front
+    ([(0.9, 100), (0.8, 50), (0.7, 200), (0.85, 60)], (0.7, 200)),
+    # all four on the front; crowding (accuracy range .4, parameter range 60): (.8, 50) has
+    # .35/.4 + 20/60 = 1.21, (.85, 60) has .10/.4 + 50/60 = 1.08, the two extremes are infinite
+    ([(0.9, 100), (0.8, 50), (0.85, 60), (0.5, 40)], (0.85, 60)),
+])
+def test_steady_state_removes_the_worst_front_then_the_most_crowded(space, results, removed):
     strategy = make(space, population_size=3, steady_state=True, generations=3, offspring=1)
-    results = [(0.9, 100), (0.8, 50), (0.7, 200), (0.85, 60)]
     for tid, (acc, params) in enumerate(results):
         (proposal,) = strategy.ask(1)
         strategy.tell(trial(tid, proposal.arch, acc, params))
-    assert survivors(strategy) == sorted([(0.9, 100), (0.8, 50), (0.85, 60)])  # (.7, 200) was dominated
-
-
-def test_steady_state_removes_the_most_crowded_member_when_all_are_on_the_front(space):
-    strategy = make(space, population_size=3, steady_state=True, generations=3, offspring=1)
-    # all four non-dominated; (.85, 60) sits closest to its neighbours (see the generational example)
-    results = [(0.9, 100), (0.8, 50), (0.85, 60), (0.5, 40)]
-    for tid, (acc, params) in enumerate(results):
-        (proposal,) = strategy.ask(1)
-        strategy.tell(trial(tid, proposal.arch, acc, params))
-    assert survivors(strategy) == sorted([(0.9, 100), (0.8, 50), (0.5, 40)])
+    assert survivors(strategy) == sorted(r for r in results if r != removed)
 
 
 def test_one_objective_without_constraints_is_plain_evolution(space):

@@ -243,3 +243,14 @@ def test_any_front_member_exports_from_its_stored_weights(tmp_path):
     assert meta["parameters"] == member.metrics["params"]
     stored = {t.trial_id for t in run.trials if run.weights(t.trial_id) is not None}
     assert {t.trial_id for t in run.front} | {run.best.trial_id} == stored
+
+
+def test_show_says_when_no_trial_meets_the_constraints(nb201_table, tmp_path):
+    run = snas.search("nb201_table", "random", max_trials=8, seed=0, run_dir=tmp_path / "run", evaluator="nb201",
+                      network_types=["nb201"], config={"max_complexity": 3}, constraints=["params<=1000"])
+    # one objective and a constraint nothing meets: the front is the trial closest to it, the smallest network
+    smallest = min(t.metrics["params"] for t in run.trials)
+    assert [t.metrics["params"] for t in run.front] == [smallest]
+    text = CliRunner().invoke(cli, ["show", str(run.path)]).output
+    assert "Pareto front (score:max; constraints params<=1000): 1 trials" in text
+    assert "no trial meets every constraint" in text and text.count("  no\n") == 1

@@ -21,6 +21,7 @@ on that metric then counts the trial as infeasible).
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import statistics
@@ -74,8 +75,6 @@ def measure_latency(model: torch.nn.Module, input_shape: tuple[int, ...], *, bat
     Returns the metrics ``latency_ms``, ``latency_ms_torch`` and ``latency_measurement`` (see the module).
     The model is copied to the CPU in float32; ``model`` itself is left as it was.
     """
-    import copy
-
     import onnxruntime as ort
 
     model = copy.deepcopy(model).float().cpu().eval()
@@ -106,7 +105,6 @@ def measure_latency(model: torch.nn.Module, input_shape: tuple[int, ...], *, bat
         torch.set_num_threads(previous)
     metrics["latency_measurement"] = setup
     return metrics
-
 
 
 def trained_latency(family: Any, arch: Any, data: Any, weights: dict[str, Any],
