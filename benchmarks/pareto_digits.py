@@ -61,8 +61,11 @@ LEVEL = 1
 TRAIN = {"max_epochs": 6, "patience": 2, "full_metrics": False}
 #: above every network of the space (the largest level-1 cnn has about 1.6 million parameters)
 REFERENCE_PARAMS = 1e7
-#: snas's NSGA-II: steady state, population 10 (the variant that did best on NAS-Bench-201)
-SNAS_OPTIONS = {"population_size": 10, "steady_state": True, "offspring": 1, "generations": 10_000}
+#: snas's NSGA-II variants (those of the NAS-Bench-201 comparison), population 10 like Optuna's
+SNAS_VARIANTS = {
+    "snas steady state": {"population_size": 10, "steady_state": True, "offspring": 1, "generations": 10_000},
+    "snas generational": {"population_size": 10, "offspring": 10, "generations": 10_000},
+}
 #: Optuna's NSGA-II: the same population size, its defaults otherwise
 OPTUNA_POPULATION = 10
 
@@ -88,14 +91,14 @@ def space() -> JointSpace:
 # -- snas ------------------------------------------------------------------------------------------
 
 
-def run_snas(seed: int, trials: int) -> dict[str, Any]:
+def run_snas(seed: int, trials: int, options: dict[str, Any]) -> dict[str, Any]:
     """One snas search: NSGA-II over the space, ``trials`` trained architectures."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="snas-pareto-digits-") as tmp:
         result = snas.search(dataset="digits", strategy="evolutionary", max_trials=trials, seed=seed,
                              run_dir=Path(tmp) / "run", network_types=FAMILIES, max_complexity=LEVEL,
                              objectives=OBJECTIVES, threads_per_trial=1, evaluator_options=TRAIN,
-                             strategy_options=SNAS_OPTIONS)
+                             strategy_options=options)
     trained = [t for t in result.trials if t.cached_from is None]
     results = [(t.metrics["val_accuracy"], t.metrics["params"]) for t in trained if t.ok]
     return {"seed": seed, "hypervolume": hypervolume(results), "trained": len(trained),
@@ -183,49 +186,50 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    runs: dict[str, list[dict]] = {"snas": [], "optuna": []}
-    for seed in seeds:  # interleaved, so both see the same machine load
-        runs["snas"].append(run_snas(seed, args.trials))
-        runs["optuna"].append(run_optuna(seed, args.trials))
-        print(f"seed {seed}: snas {runs['snas'][-1]['hypervolume']:.4f} "
-              f"({runs['snas'][-1]['seconds']:.0f} s), Optuna {runs['optuna'][-1]['hypervolume']:.4f} "
-              f"({runs['optuna'][-1]['seconds']:.0f} s)", flush=True)
+    runs: dict[str, list[dict]] = {name: [] for name in [*SNAS_VARIANTS, "Optuna"]}
+    for seed in seeds:  # interleaved, so every method sees the same machine load
+        for name, options in SNAS_VARIANTS.items():
+            runs[name].append(run_snas(seed, args.trials, options))
+        runs["Optuna"].append(run_optuna(seed, args.trials))
+        print(f"seed {seed}: " + ", ".join(f"{name} {r[-1]['hypervolume']:.4f} ({r[-1]['seconds']:.0f} s)"
+                                          for name, r in runs.items()), flush=True)
     hv = {name: np.array([r["hypervolume"] for r in records]) for name, records in runs.items()}
-    wins = int((hv["snas"] > hv["optuna"]).sum())
-    rows = [f"| {seed} | {s['hypervolume']:.4f} | {o['hypervolume']:.4f} | {s['front']} | {o['front']} | "
-            f"{o['proposals']} | {s['seconds']:.0f} | {o['seconds']:.0f} |"
-            for seed, s, o in zip(seeds, runs["snas"], runs["optuna"])]
+    names = list(runs)
+    rows = [f"| {seed} | " + " | ".join(f"{runs[n][i]['hypervolume']:.4f} ({runs[n][i]['front']})" for n in names)
+            + " | " + " | ".join(f"{runs[n][i]['seconds']:.0f}" for n in names) + f" | {runs['Optuna'][i]['proposals']} |"
+            for i, seed in enumerate(seeds)]
+    verdicts = [f"{name}: larger than Optuna's on {int((hv[name] > hv['Optuna']).sum())} of {args.seeds} seeds, "
+                f"ratio of the means {hv[name].mean() / hv['Optuna'].mean():.3f}" for name in SNAS_VARIANTS]
     text = "\n".join([
         HEADING, "",
         f"`.venv/bin/python benchmarks/pareto_digits.py --seeds {args.seeds} --trials {args.trials} "
         f"--first-seed {args.first_seed}{' --write' if args.write else ''}` on {platform.node() or 'this machine'} "
         f"({platform.processor() or platform.machine()}, Python {platform.python_version()}, torch "
         f"{torch.__version__}, Optuna {optuna.__version__}, {time.strftime('%Y-%m-%d')}; a shared 2-core machine, "
-        "so the seconds are noisy).",
+        "so the seconds are noisy: they follow the sizes of the networks each search chose to train).",
         "",
         f"Validation accuracy (max) against parameters (min) on digits, cnn and mlp at complexity level {LEVEL}, "
         f"{args.trials} distinct architectures trained per search with the same trainer (`{json.dumps(TRAIN)}`), "
         "split and seeds. Hypervolume of each search's front in the plane (validation accuracy, "
-        "log10(10^7 / parameters)) above (0, 0). snas: evolutionary "
-        f"`{json.dumps(SNAS_OPTIONS)}`; Optuna: `NSGAIISampler(population_size={OPTUNA_POPULATION}, seed=seed)`, "
-        "its other settings default, the space encoded statically (see the script). \"Optuna trials\" counts its "
-        "trials including repeated architectures, answered from a cache as snas's engine answers them.",
+        "log10(10^7 / parameters)) above (0, 0), the front's size in brackets. snas: evolutionary with "
+        + "; ".join(f"{name} `{json.dumps(o)}`" for name, o in SNAS_VARIANTS.items())
+        + f". Optuna: `NSGAIISampler(population_size={OPTUNA_POPULATION}, seed=seed)`, its other settings default, "
+        "the space encoded statically (see the script); \"Optuna trials\" counts its trials including repeated "
+        "architectures, answered from a cache as snas's engine answers them.",
         "",
-        "| seed | snas hypervolume | Optuna hypervolume | snas front | Optuna front | Optuna trials | snas s | "
-        "Optuna s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| seed | " + " | ".join(f"{n} hypervolume" for n in names) + " | " + " | ".join(f"{n} s" for n in names)
+        + " | Optuna trials |",
+        "| --- " * (2 * len(names) + 2) + "|",
         *rows,
-        f"| mean | {hv['snas'].mean():.4f} ± {hv['snas'].std():.4f} | {hv['optuna'].mean():.4f} ± "
-        f"{hv['optuna'].std():.4f} | | | | | |",
+        "| mean | " + " | ".join(f"{hv[n].mean():.4f} ± {hv[n].std():.4f}" for n in names) + " |" * (len(names) + 2),
         "",
-        f"snas's hypervolume is larger on {wins} of {args.seeds} seeds; the ratio of the means is "
-        f"{hv['snas'].mean() / hv['optuna'].mean():.3f}.",
+        "; ".join(verdicts) + ".",
         "",
     ])
     print(text)
     out = ROOT / "benchmarks" / "results" / "pareto_digits.json"
     out.write_text(json.dumps({"trials": args.trials, "seeds": list(seeds), "train": TRAIN,
-                               "snas_options": SNAS_OPTIONS, "optuna_population": OPTUNA_POPULATION,
+                               "snas_variants": SNAS_VARIANTS, "optuna_population": OPTUNA_POPULATION,
                                "reference_params": REFERENCE_PARAMS, "runs": runs}, indent=1) + "\n")
     if args.write:
         write_section(BENCHMARKS_MD, HEADING, text)
