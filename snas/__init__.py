@@ -44,6 +44,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Pruner": ("snas.contracts.components", "Pruner"),
     "Strategy": ("snas.contracts.components", "Strategy"),
     "StrategyContext": ("snas.contracts.components", "StrategyContext"),
+    "Constraint": ("snas.contracts.records", "Constraint"),
     "EvaluationTask": ("snas.contracts.records", "EvaluationTask"),
     "INHERITED": ("snas.contracts.records", "INHERITED"),
     "InheritedWeights": ("snas.contracts.records", "InheritedWeights"),
@@ -73,6 +74,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "get_plugin_manager": ("snas.runtime.plugins", "get_plugin_manager"),
     "EvaluationJob": ("snas.runtime.engine", "EvaluationJob"),
     "RunResult": ("snas.runtime.result", "RunResult"),
+    "constrained_dominates": ("snas.runtime.objectives", "constrained_dominates"),
     "RunEvent": ("snas.runtime.follow", "RunEvent"),
     "follow": ("snas.runtime.follow", "follow"),
     "load_run": ("snas.frontends.api", "load_run"),
@@ -103,7 +105,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from snas.contracts.space import COMPLEXITY_LEVELS, Architecture, Choice, ConditionalChoice, IntRange, JointSpace, LayerList, SearchSpace, describe_architecture  # noqa: F401
     from snas.contracts.data import DataBundle, StreamingSplit, TensorSplit  # noqa: F401
     from snas.contracts.components import BatchStrategy, Component, Dataset, Evaluator, Executor, Exporter, NetworkFamily, NoOptions, Pruner, Strategy, StrategyContext  # noqa: F401
-    from snas.contracts.records import INHERITED, EvaluationTask, InheritedWeights, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult  # noqa: F401
+    from snas.contracts.records import INHERITED, Constraint, EvaluationTask, InheritedWeights, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult  # noqa: F401
     from snas.contracts.settings import describe_options, option  # noqa: F401
     from snas.contracts.errors import ConfigError, DataError, InvalidArchitecture, PluginConflictError, RunFileError, SnasError, UnknownPluginError  # noqa: F401
     from snas.runtime.trial import TrialContext, current_trial  # noqa: F401
@@ -112,6 +114,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from snas.runtime.plugins import PluginManager, get_plugin_manager  # noqa: F401
     from snas.runtime.engine import EvaluationJob  # noqa: F401
     from snas.runtime.result import RunResult  # noqa: F401
+    from snas.runtime.objectives import constrained_dominates  # noqa: F401
     from snas.runtime.follow import RunEvent, follow  # noqa: F401
     from snas.frontends.api import load_run, resume, search  # noqa: F401
     from snas.frontends.evaluation import evaluate_architecture as evaluate  # noqa: F401

@@ -106,3 +106,19 @@ def _isolate_cwd(tmp_path, monkeypatch):
     if "SNAS_NB201" not in os.environ and NB201_TABLE.is_file():
         monkeypatch.setenv("SNAS_NB201", str(NB201_TABLE))  # where the nb201 evaluator looks by default
     os.environ.pop("SNAS_LOAD_PLUGINS", None)
+
+
+@pytest.fixture
+def nb201_table(monkeypatch):
+    """The NAS-Bench-201 table (``$SNAS_NB201``, else under ``$SNAS_TEST_DATA``), made the evaluator's default.
+
+    Skips when it is absent; fails when it is absent under ``CI=true``.
+    """
+    shared = Path(os.environ.get("SNAS_TEST_DATA") or SHARED_DATA)
+    table = Path(os.environ.get("SNAS_NB201") or shared / "nb201" / "nb201.csv.gz")
+    if not table.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the NAS-Bench-201 table is missing at {table} (set SNAS_TEST_DATA or SNAS_NB201)")
+        pytest.skip(f"the NAS-Bench-201 table is not at {table} (set SNAS_TEST_DATA or SNAS_NB201)")
+    monkeypatch.setenv("SNAS_NB201", str(table))
+    return table

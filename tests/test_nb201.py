@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import click
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 import snas
-from snas import DataError, InvalidArchitecture
+from snas import Architecture, DataError, InvalidArchitecture
 from snas_plugins.commands.benchmark import benchmark, mean_curve, run_engine, preset, svg_plot
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options, default_table_path, load_table
 from snas_plugins.families.nb201 import OPS, build_network, from_nb201_string, make_cell, to_nb201_string

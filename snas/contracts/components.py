@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping
 import attrs
 import numpy as np
 
-from snas.contracts.records import EvaluationTask, Objective, Proposal, Trial, TrialProgress, TrialResult
+from snas.contracts.records import Constraint, EvaluationTask, Objective, Proposal, Trial, TrialProgress, TrialResult
 from snas.contracts.space import Architecture, JointSpace, SearchSpace, describe_architecture
 
 
@@ -73,13 +73,15 @@ class StrategyContext:
     ``data`` is the run's :class:`snas.DataBundle` and ``device`` the training
     device of the driver process, for strategies that train networks
     themselves (ENAS trains a supernet); ``objectives`` the run's objectives,
-    the primary one first; ``seed`` the run seed.
+    the primary one first; ``seed`` the run seed; ``constraints`` the bounds
+    a feasible trial meets (compare trials with :func:`snas.constrained_dominates`).
     """
 
     data: Any
     device: Any
     objectives: tuple[Objective, ...] = (Objective("score", "max"),)
     seed: int = 0
+    constraints: tuple[Constraint, ...] = ()
 
 
 class Strategy(Component, abc.ABC):

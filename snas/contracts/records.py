@@ -66,6 +66,57 @@ class Objective:
         return float(raw)
 
 
+#: the comparison operators a constraint may use
+CONSTRAINT_OPERATORS = ("<=", ">=")
+
+
+@attrs.frozen
+class Constraint:
+    """A bound a feasible trial meets: ``params<=100000``, ``latency_ms<=2``, ``val_accuracy>=0.9``.
+
+    ``name`` is a metric of the trial (or ``score``), as for :class:`Objective`.
+    """
+
+    name: str
+    op: str = attrs.field(validator=attrs.validators.in_(CONSTRAINT_OPERATORS))
+    bound: float = attrs.field(converter=float)
+
+    @classmethod
+    def parse(cls, text: str) -> "Constraint":
+        """``"params<=100000"`` → ``Constraint("params", "<=", 100000.0)``."""
+        raw = str(text)
+        for op in CONSTRAINT_OPERATORS:
+            name, found, bound = raw.partition(op)
+            if found:
+                break
+        try:
+            value = float(bound)
+        except ValueError:
+            value = math.nan
+        if not found or not name.strip() or not math.isfinite(value) or any(c in name for c in "<>=!"):
+            raise ConfigError(f"constraint {raw!r}: expected NAME<=NUMBER or NAME>=NUMBER with a metric name and a "
+                              "finite number, e.g. params<=100000 or latency_ms<=2 (a comma separates two constraints)")
+        return cls(name.strip(), op, value)
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.bound:g}"
+
+    def value(self, trial: "Trial") -> float | None:
+        """The constrained metric's value for ``trial``; ``None`` when the trial lacks it."""
+        return Objective(self.name).value(trial)
+
+    def violation(self, trial: "Trial") -> float:
+        """How far ``trial`` is outside the bound, relative to the bound (``|bound|``, or 1 for a bound of 0).
+
+        0 when the trial meets it; infinite when the trial lacks the metric (its feasibility is unknown).
+        """
+        value = self.value(trial)
+        if value is None:
+            return math.inf
+        excess = value - self.bound if self.op == "<=" else self.bound - value
+        return max(0.0, excess) / (abs(self.bound) or 1.0)
+
+
 @attrs.define
 class Proposal:
     """An architecture a strategy wants evaluated.

@@ -423,16 +423,42 @@ def _summary(result: Any) -> None:
             if value is not None:
                 text = f"{value:,}" if isinstance(value, int) else _fmt(value)
                 click.echo(f"{label + ':':<21}{text}")
+    _front(result)
     click.echo(f"{'run file:':<21}{result.path}")
     arch_file = Path(result.path).parent / "best_architecture.json"
     if arch_file.exists():
         click.echo(f"{'best architecture:':<21}{arch_file}")
 
 
+def _front(result: Any) -> None:
+    """The Pareto front of a run with several objectives or constraints: each member's objective values."""
+    from snas.runtime.objectives import violation
+
+    if len(result.objectives) < 2 and not result.constraints:
+        return
+    names = [o.name for o in result.objectives] + [c.name for c in result.constraints
+                                                   if c.name not in {o.name for o in result.objectives}]
+    bounds = f"; constraints {', '.join(map(str, result.constraints))}" if result.constraints else ""
+    click.echo(f"Pareto front ({', '.join(map(str, result.objectives))}{bounds}): {len(result.front)} trials")
+    if not result.front:
+        return
+    widths = [max(12, len(n)) for n in names]
+    click.echo(f"  {'trial':>5}  {'fingerprint':<16} " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths))
+               + ("  feasible" if result.constraints else ""))
+    for t in result.front:
+        cells = []
+        for name, width in zip(names, widths):
+            value = t.score if name == "score" else t.metrics.get(name)
+            cells.append(f"{value:>{width},}" if isinstance(value, int) and not isinstance(value, bool)
+                         else f"{_fmt(value):>{width}}")
+        feasible = ("  yes" if violation(t, result.constraints) == 0 else "  no") if result.constraints else ""
+        click.echo(f"  {t.trial_id:>5}  {t.fingerprint:<16} " + " ".join(cells) + feasible)
+    if result.constraints and all(violation(t, result.constraints) > 0 for t in result.front):
+        click.echo("  no trial meets every constraint: the front holds the trials closest to meeting them")
+
+
 def _report(result: Any, as_json: bool) -> None:
     """Print the result; exit 130/143 when a signal stopped it, 1 when every trial failed."""
-    import signal
-
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

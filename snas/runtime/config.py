@@ -91,6 +91,10 @@ class RunConfig:
     objectives: list[str] = option(factory=list, flag="--objective",
                                    help="An objective NAME:max or NAME:min (repeat; the first is primary), e.g. "
                                         "val_accuracy:max params:min (default: the evaluator's score).")
+    constraints: list[str] = option(factory=list, flag="--constraint",
+                                    help="A bound a feasible trial meets, NAME<=NUMBER or NAME>=NUMBER on one of its "
+                                         "metrics (repeat), e.g. params<=100000 latency_ms<=2; feasible trials "
+                                         "dominate infeasible ones (Deb's rule).")
     max_trials: int | None = option(None, low=1, help="Budget: number of architectures to evaluate.")
     time_budget: float | None = option(None, low=0, low_open=True,
                                        help="Budget: seconds; trials running at the deadline are cut short.")

@@ -51,13 +51,13 @@ from snas.runtime.config import RunPlan, make_options
 from snas.runtime.devices import resolve_device
 from snas.contracts.errors import ConfigError, DataError, SearchInterrupted
 from snas.contracts.components import StrategyContext
-from snas.contracts.records import (INHERITED, EvaluationTask, InheritedWeights, Objective, PendingTrial, Proposal,
+from snas.contracts.records import (INHERITED, EvaluationTask, InheritedWeights, PendingTrial, Proposal,
                                     Trial, TrialProgress, TrialResult, trial_seed)
 from snas.runtime.inheritance import TRAINED, WeightPool
-from snas.runtime.objectives import Front, parse_objectives
+from snas.runtime.objectives import Front, parse_constraints, parse_objectives
 from snas.runtime.state import RunState, better
 from snas.runtime.plugins import PluginManager, get_plugin_manager
-from snas.contracts.space import Architecture, JointSpace
+from snas.contracts.space import JointSpace
 from snas.runtime.store import RunWriter
 from snas.runtime.trial import TrialContext, running
 
@@ -214,6 +214,7 @@ class Engine:
         if not cfg.network_types:
             raise ConfigError("network_types: name at least one network family")
         self.objectives = parse_objectives(cfg.objectives)
+        self.constraints = parse_constraints(cfg.constraints)
         families = {name: mgr.get_family(name) for name in cfg.network_types}
         spaces = {name: fam.space() for name, fam in families.items()}
         level = cfg.max_complexity
@@ -259,7 +260,8 @@ class Engine:
         )
         clear_process_cache()
         self.pruner = self.job.prepare(manager=mgr, data=self.data)[4]  # the driver (and inline) reuse the data
-        self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed))
+        self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed,
+                                            self.constraints))
         self.max_trials = cfg.max_trials or strategy.cls.default_budget(strategy.options)
         if self.max_trials is None and cfg.time_budget is None:
             self.max_trials = DEFAULT_MAX_TRIALS
@@ -351,9 +353,10 @@ class Engine:
         self._trials_at_checkpoint = len(self.log.trials)
 
     def _weights_to_keep(self) -> set[int]:
-        """Trials whose weights the run keeps: the best, and with several objectives the front (bounded)."""
+        """Trials whose weights the run keeps: the best, and with several objectives or constraints the front
+        (bounded)."""
         keep = {self.state.best.trial_id} if self.state.best is not None else set()
-        if len(self.objectives) > 1:
+        if len(self.objectives) > 1 or self.constraints:
             keep.update(t.trial_id for t in self.state.front[:MAX_FRONT_WEIGHTS])
         return keep
 
@@ -361,7 +364,8 @@ class Engine:
         """Whether a trial that just finished is one whose weights the run keeps (decided before it is recorded)."""
         if better(trial, self.state.best):
             return True
-        return len(self.objectives) > 1 and self.front.would_join(trial) and len(self.state.front) < MAX_FRONT_WEIGHTS
+        return ((len(self.objectives) > 1 or bool(self.constraints)) and self.front.would_join(trial)
+                and len(self.state.front) < MAX_FRONT_WEIGHTS)
 
     # -- weight inheritance: the pool, each proposal's parent, its weights in the task ------------------
 
@@ -545,7 +549,7 @@ class Engine:
                               time_budget=cfg.time_budget, objectives=self.objectives, window=self.window,
                               data_info=self.data.describe(), resumed=resume, elapsed_before=log_.elapsed,
                               started_at=self._started)
-        self.front = Front(self.objectives)
+        self.front = Front(self.objectives, self.constraints)
         self.cache: dict[str, Trial] = {}
         self.finished: dict[int, Trial] = {}  # finished, not told yet
         self.queue: deque[int] = deque()  # pending ids waiting for a slot

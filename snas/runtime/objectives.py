@@ -1,9 +1,16 @@
-"""Objectives of a run and its non-dominated set (the Pareto front).
+"""Objectives and constraints of a run, and its non-dominated set (the Pareto front).
 
 A run declares objectives as ``NAME:max`` or ``NAME:min`` (``score`` is the
-primary objective every single-objective strategy maximizes). A trial
-*dominates* another when it is at least as good in every objective and
-better in one; the front is the set of successful trials no other dominates.
+primary objective every single-objective strategy maximizes) and constraints
+as ``NAME<=NUMBER`` or ``NAME>=NUMBER``. A trial *dominates* another when it
+is at least as good in every objective and better in one. With constraints,
+domination is Deb's constrained domination: a trial's *violation* is the sum
+over the constraints of how far it is outside each bound, relative to the
+bound; a trial with the smaller violation dominates (so a feasible trial,
+violation 0, dominates every infeasible one), and between equal violations
+the objectives decide. The front is the set of successful trials no other
+dominates: the best feasible trade-offs, or, while no trial is feasible, the
+trials closest to feasibility.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from snas.contracts.errors import ConfigError
-from snas.contracts.records import Objective, Trial
+from snas.contracts.records import Constraint, Objective, Trial
 
 PRIMARY = Objective("score", "max")
 
@@ -23,6 +30,16 @@ def parse_objectives(texts: Iterable[str]) -> tuple[Objective, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"objectives: each may be named once, got {', '.join(names)}")
     return objectives or (PRIMARY,)
+
+
+def parse_constraints(texts: Iterable[str]) -> tuple[Constraint, ...]:
+    """The run's constraints (none when none are named); a malformed one raises :class:`ConfigError`."""
+    return tuple(Constraint.parse(t) for t in texts)
+
+
+def violation(trial: Trial, constraints: Sequence[Constraint]) -> float:
+    """The trial's total normalized violation of ``constraints``: 0 when feasible, infinite when a metric is missing."""
+    return float(sum(c.violation(trial) for c in constraints))
 
 
 def values(trial: Trial, objectives: Sequence[Objective]) -> tuple[float, ...] | None:
@@ -41,33 +58,51 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
 
 
+def constrained_dominates(a: tuple[float, Sequence[float]], b: tuple[float, Sequence[float]]) -> bool:
+    """Deb's constrained domination of ``(violation, oriented values)`` pairs.
+
+    The smaller violation wins (a feasible trial beats every infeasible one);
+    between equal violations, :func:`dominates` decides.
+    """
+    return a[0] < b[0] or (a[0] == b[0] and dominates(a[1], b[1]))
+
+
 def eligible(trial: Trial) -> bool:
     """Trials that can be on the front: finished, evaluated here (not a cached copy)."""
     return trial.ok and trial.cached_from is None
 
 
 class Front:
-    """The non-dominated set, updated one trial at a time (cost grows with the front, not the run)."""
+    """The non-dominated set, updated one trial at a time (cost grows with the front, not the run).
 
-    def __init__(self, objectives: Sequence[Objective]):
+    With ``constraints``, domination is :func:`constrained_dominates`.
+    """
+
+    def __init__(self, objectives: Sequence[Objective], constraints: Sequence[Constraint] = ()):
         self.objectives = tuple(objectives)
-        self._members: dict[int, tuple[Trial, tuple[float, ...]]] = {}
+        self.constraints = tuple(constraints)
+        self._members: dict[int, tuple[Trial, tuple[float, tuple[float, ...]]]] = {}
+
+    def _key(self, trial: Trial) -> tuple[float, tuple[float, ...]] | None:
+        if not eligible(trial):
+            return None
+        v = values(trial, self.objectives)
+        return None if v is None else (violation(trial, self.constraints), v)
 
     def would_join(self, trial: Trial) -> bool:
         """Whether :meth:`add` would put ``trial`` on the front now."""
-        if not eligible(trial):
-            return False
-        v = values(trial, self.objectives)
-        return v is not None and not any(dominates(other, v) or (other == v and tid < trial.trial_id)
-                                         for tid, (_, other) in self._members.items())
+        key = self._key(trial)
+        return key is not None and not any(constrained_dominates(other, key) or (other == key and tid < trial.trial_id)
+                                           for tid, (_, other) in self._members.items())
 
     def add(self, trial: Trial) -> bool:
         """Consider ``trial``; returns whether it joined the front."""
         if not self.would_join(trial):
             return False
-        v = values(trial, self.objectives)
-        self._members = {tid: m for tid, m in self._members.items() if not (dominates(v, m[1]) or m[1] == v)}
-        self._members[trial.trial_id] = (trial, v)
+        key = self._key(trial)
+        self._members = {tid: m for tid, m in self._members.items()
+                         if not (constrained_dominates(key, m[1]) or m[1] == key)}
+        self._members[trial.trial_id] = (trial, key)
         return True
 
     @property
@@ -76,9 +111,10 @@ class Front:
         return [self._members[tid][0] for tid in sorted(self._members)]
 
 
-def pareto_front(trials: Iterable[Trial], objectives: Sequence[Objective]) -> list[Trial]:
+def pareto_front(trials: Iterable[Trial], objectives: Sequence[Objective],
+                 constraints: Sequence[Constraint] = ()) -> list[Trial]:
     """The non-dominated set of ``trials`` (ties: the earliest trial stands for its equals)."""
-    front = Front(objectives)
+    front = Front(objectives, constraints)
     for trial in sorted(trials, key=lambda t: t.trial_id):
         front.add(trial)
     return front.trials

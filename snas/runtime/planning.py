@@ -8,7 +8,7 @@ import attrs
 
 from snas.contracts.errors import ConfigError
 from snas.runtime.config import ALIASES, COMPONENT_FIELDS, Chosen, RunConfig, RunPlan, make_options, options_to_dict
-from snas.runtime.objectives import parse_objectives
+from snas.runtime.objectives import parse_constraints, parse_objectives
 from snas.runtime.plugins import get_plugin_manager
 
 
@@ -39,9 +39,11 @@ def plan_run(settings: Mapping[str, Any] | RunConfig, manager: Any = None) -> Ru
     run_fields = {f.name for f in attrs.fields(RunConfig)}
     base = {k: v for k, v in data.items() if k in run_fields}
     loose = {k: v for k, v in data.items() if k not in run_fields}
-    for key in ("network_types", "objectives", "export_formats"):
+    for key in ("network_types", "objectives", "constraints", "export_formats"):
         if key in base:
-            base[key] = _names(base[key]) if key != "objectives" else list(base[key] or [])
+            value = base[key]
+            base[key] = _names(value) if key in ("network_types", "export_formats") else (
+                [value] if isinstance(value, str) else list(value or []))
     if "gpu_ids" in base:
         try:
             base["gpu_ids"] = [int(i) for i in _names(base["gpu_ids"])]
@@ -96,5 +98,6 @@ def plan_run(settings: Mapping[str, Any] | RunConfig, manager: Any = None) -> Ru
         **{COMPONENT_FIELDS[kind][0]: c.name for kind, c in chosen.items()},
         **{COMPONENT_FIELDS[kind][1]: options_to_dict(c.options) for kind, c in chosen.items()},
     )
-    parse_objectives(resolved.objectives)  # a malformed objective fails before anything runs
+    parse_objectives(resolved.objectives)  # a malformed objective or constraint fails before anything runs
+    parse_constraints(resolved.constraints)
     return RunPlan(resolved, chosen)

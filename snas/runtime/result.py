@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 
 from snas.contracts.errors import RunFileError
-from snas.contracts.records import Objective, PendingTrial, Trial
-from snas.runtime.objectives import best_of, parse_objectives, pareto_front
+from snas.contracts.records import Constraint, Objective, PendingTrial, Trial
+from snas.runtime.objectives import best_of, parse_constraints, parse_objectives, pareto_front, violation
 from snas.contracts.space import Architecture
 from snas.runtime.store import RunLog, read_run
 
@@ -35,9 +35,10 @@ class RunResult:
     #: when the run was created (ISO 8601, local time with offset)
     created: str = ""
     generations: list[dict[str, Any]] = attrs.field(factory=list)
-    #: the non-dominated trials for the run's objectives
+    #: the non-dominated trials for the run's objectives (and constraints)
     front: list[Trial] = attrs.field(factory=list)
     objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
     #: proposals recorded but not finished: in flight, or not run when the run stopped
     pending: list[PendingTrial] = attrs.field(factory=list)
     #: the signal that stopped the run in this process (set by the engine, not stored)
@@ -56,8 +57,9 @@ class RunResult:
         trials = log.sorted_trials()
         try:
             objectives = parse_objectives(log.config.get("objectives") or ())
+            constraints = parse_constraints(log.config.get("constraints") or ())
         except Exception:  # a damaged configuration must not hide the trials
-            objectives = parse_objectives(())
+            objectives, constraints = parse_objectives(()), ()
         return cls(
             path=log.path,
             config=log.config,
@@ -70,8 +72,9 @@ class RunResult:
             snas_version=log.snas_version,
             created=log.created,
             generations=list(log.generations),
-            front=pareto_front(trials, objectives),
+            front=pareto_front(trials, objectives, constraints),
             objectives=objectives,
+            constraints=constraints,
             pending=[log.pending[i] for i in sorted(log.pending)],
             log=log,
         )
@@ -179,13 +182,15 @@ class RunResult:
             "data": self.data_info,
             "plugins": self.plugins,
             "objectives": [str(o) for o in self.objectives],
+            "constraints": [str(c) for c in self.constraints],
             "trials": [{**t.summary(), "curves": t.curves} for t in self.trials],
             "not_run": [p.to_record() for p in self.pending],
             "generations": self.generations,
             "best": best,
             "pareto_front": [
                 {"trial_id": t.trial_id, "fingerprint": t.fingerprint,
-                 "objectives": {o.name: o.value(t) for o in self.objectives}}
+                 "objectives": {o.name: o.value(t) for o in self.objectives},
+                 **({"feasible": violation(t, self.constraints) == 0} if self.constraints else {})}
                 for t in self.front
             ],
         }

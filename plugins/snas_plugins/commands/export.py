@@ -29,7 +29,7 @@ def _pairs(values: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 def echo_report(report: Any, err: bool = False) -> None:
     """One line per format: where it went and how it was verified, or why it failed."""
-    note = " (retrained: only the best trial's weights are stored)" if report.retrained else ""
+    note = " (retrained: the run did not keep this trial's weights)" if report.retrained else ""
     click.echo(f"exported trial {report.trial_id} of {report.run}{note} to {report.out_dir}", err=err)
     for fmt in report.formats:
         if fmt.ok:
@@ -47,7 +47,8 @@ def echo_report(report: Any, err: bool = False) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder; one subfolder per format (default: <run folder>/export).")
 @click.option("--trial", "trial_id", type=int, default=None,
-              help="Export this trial instead of the best (retrained: only the best trial's weights are stored).")
+              help="Export this trial instead of the best: from its stored weights (a run with several objectives "
+                   "or constraints keeps those of its Pareto front), else retrained.")
 @click.option("-O", "--exporter-option", "option_pairs", multiple=True, metavar="FORMAT.KEY=VALUE",
               help="An exporter option, e.g. -O quantized.calibration_images=256.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

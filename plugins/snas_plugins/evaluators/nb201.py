@@ -5,7 +5,10 @@ No training happens: the score is the cell's 12-epoch validation accuracy
 accuracy (what a search is judged by), both as fractions like the ``train``
 evaluator's. Each query also records a *simulated* training cost in
 ``metrics["simulated_seconds"]`` (never slept), so strategies can be compared
-on a public benchmark in seconds.
+on a public benchmark in seconds. ``metrics["params"]`` is the parameter count
+of the benchmark-size network around the cell (the network the table's
+accuracies come from), so accuracy can be traded against size
+(``--objective val_accuracy:max --objective params:min``).
 
 The table (``nb201.csv.gz``, all 15,625 cells) is found at the option
 ``table_path``, else at ``$SNAS_NB201``, else at
@@ -24,7 +27,8 @@ from typing import Any
 import attrs
 
 from snas import Architecture, DataError, Evaluator, NetworkFamily, TrialResult, current_trial, hookimpl, option
-from snas_plugins.families.nb201 import EDGE_NAMES, to_nb201_string
+from snas_plugins.datasets.nb201_table import SHAPES
+from snas_plugins.families.nb201 import EDGE_NAMES, benchmark_parameter_count, to_nb201_string
 
 #: the data sets of the table and the prefix of their columns
 DATASETS = ("cifar10", "cifar100", "imagenet16")
@@ -117,7 +121,7 @@ class NB201Evaluator(Evaluator):
 
     def lookup(self, arch: Architecture, dataset: str | None = None) -> dict[str, Any]:
         """The table's row for ``arch`` on ``dataset`` (default: the option, else cifar10), as
-        fractions, plus the simulated cost."""
+        fractions, plus the simulated cost and the parameter count of the benchmark network."""
         dataset = dataset or self.options.dataset or "cifar10"
         if not all(name in arch.params for name in EDGE_NAMES):
             raise DataError(f"the nb201 evaluator scores nb201 cells only, got a {arch.family!r} architecture")
@@ -131,6 +135,7 @@ class NB201Evaluator(Evaluator):
             "test_accuracy": row[f"{dataset}_test_200ep"] / 100.0,
             "test_accuracy_12ep": row[f"{dataset}_test_12ep"] / 100.0,
             "simulated_seconds": simulated_cost(arch, self.options.query_seconds),
+            "params": benchmark_parameter_count(arch, *SHAPES[dataset]),
             "nb201_index": int(row["index"]),
             "nb201_arch": key,
             "nb201_dataset": dataset,

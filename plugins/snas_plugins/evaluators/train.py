@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import snas
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
 from snas_plugins.evaluators.inherit import inherit_weights
+from snas_plugins.evaluators.latency import trained_latency
 from snas_plugins.evaluators.metrics import classification_metrics, split_logits
 
 _in = attrs.validators.in_
@@ -59,6 +60,10 @@ class TrainOptions:
                                                 "test split for every full-protocol trial.")
     inherited_epochs: int | None = snas.option(None, low=1, help="Epochs of a child that starts from its parent's "
                                                                 "weights (--weight-inheritance); none: max_epochs.")
+    measure_latency: bool = snas.option(False, help="Measure each successful trial's inference latency on this CPU "
+                                                    "(onnxruntime and PyTorch eager; metrics latency_ms, "
+                                                    "latency_ms_torch): see snas_plugins.evaluators.latency.")
+    latency_batch_size: int = snas.option(1, low=1, help="Batch size of the latency measurement.")
 
 
 class Diverged(Exception):
@@ -194,7 +199,11 @@ class Train(Evaluator):
         """
         start = time.perf_counter()
         try:
-            return self._train(arch, family, data, seed=seed, device=device, protocol=protocol, start=start)
+            result = self._train(arch, family, data, seed=seed, device=device, protocol=protocol, start=start)
+            if self.options.measure_latency and result.ok:
+                batch = self.options.latency_batch_size
+                result.metrics.update(trained_latency(family, arch, data, result.weights, batch))
+            return result
         except torch.cuda.OutOfMemoryError as exc:
             message = f"out of memory on {device}: {exc}".splitlines()[0]
         # the exception (and with it the training frame, model and activations) is gone here

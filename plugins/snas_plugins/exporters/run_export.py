@@ -1,7 +1,9 @@
 """Export the trained model of a run in deployable formats (the exporter plugins do the writing).
 
-:func:`export_run` loads a run file, rebuilds the trained model (the best
-trial's stored weights, or a deterministic retraining of another trial),
+:func:`export_run` loads a run file, rebuilds the trained model (from the
+trial's stored weights — the best trial's, and in a run with several
+objectives or constraints those of its Pareto front — or else by a
+deterministic retraining of the trial),
 reloads the data set from the run's configuration to get real validation
 images, and hands model, images and metadata to each exporter. Next to each
 model it writes ``metadata.json``, ``README.md``, a runnable ``example.py``
@@ -138,10 +140,11 @@ def trained_model(result: Any, trial_id: int | None, cfg: RunConfig, data: Any,
                   manager: PluginManager) -> tuple[torch.nn.Module, Trial, bool]:
     """``(trained model in eval mode on the CPU, its trial, whether it was retrained)``.
 
-    The best trial's weights are stored in the run file. Any other trial is
-    retrained with its own seed and protocol on the CPU (the evaluator is
-    deterministic for a seed), so the exported model is never a freshly
-    initialized one.
+    A trial whose weights the run kept (the best; the Pareto front of a run
+    with several objectives or constraints) is rebuilt from them. Any other
+    trial is retrained with its own seed and protocol on the CPU (the
+    evaluator is deterministic for a seed), so the exported model is never a
+    freshly initialized one.
     """
     if result.best is None:
         raise RunFileError(f"{result.path}: the run has no successful trial, so there is nothing to export")
@@ -149,6 +152,8 @@ def trained_model(result: Any, trial_id: int | None, cfg: RunConfig, data: Any,
         return result.best_model(manager).float().cpu().eval(), result.best, False
     trial = _find_trial(result, trial_id)
     origin = _find_trial(result, trial.cached_from) if trial.cached_from is not None else trial
+    if result.weights(origin.trial_id) is not None:
+        return result.model(origin.trial_id, manager).float().cpu().eval(), trial, False
     evaluator_cls = manager.get_evaluator(cfg.evaluator)
     job = EvaluationJob(
         dataset=cfg.dataset,
@@ -339,8 +344,9 @@ def export_run(run_path: str | Path, formats: str | Iterable[str], out_dir: str 
     """Export the trained model of ``run_path`` in ``formats`` (``"all"`` for every one) under ``out_dir``.
 
     Each format goes into ``out_dir/<format>/``. ``trial_id`` picks a trial
-    other than the best (retrained deterministically on the CPU, since only
-    the best trial's weights are stored). ``options`` maps a format to its
+    other than the best (from its stored weights when the run kept them, as
+    it does for its Pareto front with several objectives; else retrained
+    deterministically on the CPU). ``options`` maps a format to its
     exporter options. Returns an :class:`ExportReport`; a format that cannot
     be written (a missing optional package, say) is reported, not raised.
     """

@@ -162,6 +162,25 @@ def build_network(arch: Architecture, input_shape: tuple[int, int, int], num_cla
     return nn.Sequential(*layers)
 
 
+_parameter_counts: dict[tuple, int] = {}
+
+
+def benchmark_parameter_count(arch: Architecture, input_shape: tuple[int, int, int] = (3, 32, 32),
+                              num_classes: int = 10) -> int:
+    """Parameters of the benchmark-size network around ``arch``'s cell (what the table's accuracies were
+    measured on: :func:`build_network` with its defaults), counted once per cache key.
+
+    Inside a cell every operation maps C channels to C channels, so the count
+    depends on which operations the cell holds, not on which edges carry them:
+    the cache key is the sorted operations (at most 126 networks are built).
+    """
+    key = (tuple(sorted(arch[name] for name in EDGE_NAMES)), input_shape[0], num_classes)
+    if key not in _parameter_counts:
+        model = build_network(arch, input_shape, num_classes)
+        _parameter_counts[key] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return _parameter_counts[key]
+
+
 class NB201(NetworkFamily):
     """The NAS-Bench-201 cell: six edges, five operations each (15,625 cells)."""
 

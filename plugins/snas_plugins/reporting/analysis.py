@@ -156,6 +156,46 @@ def tradeoff(result: Any, cost: str) -> Tradeoff:
     return Tradeoff(cost, [t.trial_id for t in trials], costs, accuracies, pareto_front(costs, accuracies))
 
 
+@attrs.frozen
+class ObjectivePanel:
+    """The primary objective (y) against one other objective (x), for the trials that record both.
+
+    ``front`` and ``feasible`` index the lists: the run's own Pareto front (its
+    objectives and constraints, as :attr:`snas.RunResult.front`) and the trials
+    that meet every constraint.
+    """
+
+    x: str
+    y: str
+    x_direction: str
+    y_direction: str
+    trial_ids: list[int]
+    xs: list[float]
+    ys: list[float]
+    front: list[int]
+    feasible: list[int]
+
+
+def objective_panels(result: Any) -> list[ObjectivePanel]:
+    """One panel per objective after the primary one (a run with several objectives), front from the run."""
+    if len(result.objectives) < 2:
+        raise FigureUnavailable(f"run {result.path} has a single objective ({result.objectives[0]})")
+    trials = distinct(require_successful(result, "the Pareto figure"))
+    front_ids = {t.trial_id for t in result.front}
+    primary = result.objectives[0]
+    panels = []
+    for other in result.objectives[1:]:
+        kept = [t for t in trials if primary.value(t) is not None and other.value(t) is not None]
+        feasible = [i for i, t in enumerate(kept) if all(c.violation(t) == 0 for c in result.constraints)]
+        panels.append(ObjectivePanel(
+            other.name, primary.name, other.direction, primary.direction, [t.trial_id for t in kept],
+            [other.value(t) for t in kept], [primary.value(t) for t in kept],
+            sorted((i for i, t in enumerate(kept) if t.trial_id in front_ids), key=lambda i: other.value(kept[i])),
+            feasible,
+        ))
+    return panels
+
+
 # --------------------------------------------------------------------------
 # the run's search space and its encodings
 

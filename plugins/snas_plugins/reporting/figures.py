@@ -32,6 +32,7 @@ from snas_plugins.reporting.analysis import (
     FigureUnavailable,
     architecture_map,
     explored_values,
+    objective_panels,
     parameter_importance,
     require_best,
     require_successful,
@@ -153,8 +154,16 @@ def curves(result: Any) -> Figure:
 
 
 def pareto(result: Any) -> Figure:
-    """Validation accuracy against parameters and against FLOPs, every successful trial, Pareto front drawn."""
+    """The trade-offs of a run with its Pareto front drawn.
+
+    A run with several objectives: its primary objective against each other
+    one, with the run's own front (constraints respected). Otherwise:
+    validation accuracy against parameters and against FLOPs, front computed
+    from those metrics.
+    """
     require_successful(result, "the Pareto figure")
+    if len(result.objectives) > 1:
+        return objectives_figure(result)
     tradeoffs = [tradeoff(result, "params"), tradeoff(result, "flops")]
     if not any(t.trial_ids for t in tradeoffs):
         raise FigureUnavailable(f"run {result.path} records neither parameter counts nor FLOPs of its trials")
@@ -178,6 +187,41 @@ def pareto(result: Any) -> Figure:
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(_title(result, "Accuracy and cost (front labelled by trial id)"))
+    return fig
+
+
+def objectives_figure(result: Any) -> Figure:
+    """The primary objective against each other objective; the run's front joined, infeasible trials marked."""
+    panels = objective_panels(result)
+    fig = new_figure(5.5 * len(panels), 4.2)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, data in zip(axes, panels):
+        if not data.trial_ids:
+            note(ax, f"No successful trial records both {data.y} and {data.x}.")
+            continue
+        feasible = set(data.feasible)
+        infeasible = [i for i in range(len(data.xs)) if i not in feasible]
+        ax.scatter([data.xs[i] for i in data.feasible], [data.ys[i] for i in data.feasible], s=20, color="#4c72b0",
+                   alpha=0.6, label="trial" if not result.constraints else "feasible trial", gid="trials")
+        if infeasible:
+            ax.scatter([data.xs[i] for i in infeasible], [data.ys[i] for i in infeasible], s=20, marker="x",
+                       color="#999999", label=f"infeasible ({len(infeasible)})", gid="infeasible")
+        where = "post" if data.x_direction == "min" else "pre"
+        style = {"drawstyle": f"steps-{where}"} if len(panels) == 1 else {"linestyle": "none"}
+        ax.plot([data.xs[i] for i in data.front], [data.ys[i] for i in data.front], color="#c44e52", lw=1.5,
+                marker="o", ms=5, label=f"Pareto front ({len(data.front)})", gid="front", **style)
+        for i in data.front:
+            ax.annotate(str(data.trial_ids[i]), (data.xs[i], data.ys[i]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        if min(data.xs) > 0 and max(data.xs) / min(data.xs) > 50:
+            ax.set_xscale("log")
+        ax.set(xlabel=f"{data.x} ({data.x_direction})", ylabel=f"{data.y} ({data.y_direction})",
+               title=f"{data.y} against {data.x}")
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+    bounds = f"; constraints {', '.join(map(str, result.constraints))}" if result.constraints else ""
+    fig.suptitle(_title(result, f"Objectives {', '.join(map(str, result.objectives))}{bounds} (front labelled by "
+                                "trial id)"))
     return fig
 
 
@@ -447,7 +491,9 @@ FIGURES: dict[str, FigureKind] = {
                    "the dotted line marks the epoch whose weights were kept."),
         FigureKind("pareto", "Accuracy against size and compute", pareto,
                    "Validation accuracy against parameter count and against FLOPs per image for every successful "
-                   "trial; the line joins the Pareto front, the trials no other trial beats on both."),
+                   "trial; the line joins the Pareto front, the trials no other trial beats on both. A run with "
+                   "several objectives shows its primary objective against each other one instead, with the run's "
+                   "own front (constraints respected; infeasible trials as grey crosses)."),
         FigureKind("importance", "Parameter importance", importance,
                    "How much each parameter explains the score, by permutation importance of a random forest "
                    "fitted on the trials (see below for the method)."),

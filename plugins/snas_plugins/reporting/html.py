@@ -88,6 +88,11 @@ def summary_rows(result: Any) -> list[tuple[str, str]]:
                         f"{cfg.get('evaluator')}, seed {cfg.get('seed')}")),
         ("time in trials", f"{sum(t.duration for t in result.trials):.1f} s"),
     ]
+    if len(result.objectives) > 1 or result.constraints:
+        bounds = f"; constraints {', '.join(map(str, result.constraints))}" if result.constraints else ""
+        rows.append(("objectives", _esc(", ".join(map(str, result.objectives)) + bounds)))
+        rows.append(("Pareto front", _esc(f"{len(result.front)} trials: "
+                                          + ", ".join(str(t.trial_id) for t in result.front))))
     best = result.best
     if best is None:
         rows.append(("best architecture", "none: no trial succeeded"))

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl, option
+from snas_plugins.strategies.single_objective import require_single_objective
 from snas_plugins.strategies.surrogate import kendall_tau
 from snas_plugins.strategies.supernet import (
     Controller, Reinforce, SharedWeights, load_bound_data, path_params, seeded_generator, support, timed,
@@ -84,7 +85,8 @@ class ENAS(BatchStrategy):
         return options.final_count
 
     def setup(self, context: Any) -> None:
-        """Keep the run's data set and training device: the supernet trains on them."""
+        """Keep the run's data set and training device: the supernet trains on them (one objective only)."""
+        require_single_objective(self.name, context)
         self._bound_data, self._bound_device = context.data, context.device
 
     # -- the shared-weight phase ---------------------------------------------

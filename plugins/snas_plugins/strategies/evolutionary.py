@@ -15,6 +15,17 @@ Three modes share one set of variation operators:
 Aging and steady-state searches keep every worker busy; their generation
 counts ``offspring`` children (default 1 in aging mode).
 
+With several objectives, or with constraints, selection is NSGA-II's (Deb et
+al. 2002): members are ranked by non-dominated sorting under Deb's
+constrained domination (feasible first, then the smaller violation, then
+Pareto dominance), and within a front by crowding distance. Tournaments pick
+the lowest rank, then the largest distance; generational survival keeps the
+best ``population_size`` of parents and children together by rank and
+distance (``elite_size`` then only sets the default number of children);
+steady state removes the member with the highest rank and, within it, the
+smallest distance. With one objective and no constraints, members compare by
+that objective (the evaluator's score unless ``--objective`` names another).
+
 A child is, with probability ``crossover_rate``, the crossover of two
 tournament winners (parameter-wise within a family, single-point for
 per-layer lists, a mutant of one parent when the families differ), otherwise
@@ -40,7 +51,8 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl, option
+from snas import Architecture, BatchStrategy, ConfigError, Objective, Proposal, Trial, hookimpl, option
+from snas_plugins.strategies.pareto import rank_and_crowding
 
 
 @attrs.frozen
@@ -143,14 +155,36 @@ def _choices(param: Any) -> int:
     return len(values) if values is not None else item.high - item.low + 1
 
 
-def _member(trial: Trial, born: int) -> dict[str, Any]:
+def _oriented(trial: Trial, objectives: tuple[Objective, ...]) -> list[float] | None:
+    """The trial's objective values, larger is better; ``None`` for a failed trial or a missing value."""
+    out = []
+    for objective in objectives:
+        value = objective.value(trial) if trial.ok else None
+        if value is None:
+            return None
+        out.append(value if objective.direction == "max" else -value)
+    return out
+
+
+def _member(trial: Trial, born: int, objectives: tuple[Objective, ...] = (),
+            constraints: tuple[Any, ...] = ()) -> dict[str, Any]:
+    violation = sum(c.violation(trial) for c in constraints)
     return {
         "trial_id": trial.trial_id,
         "architecture": trial.arch.to_dict(),
         "score": trial.score if trial.ok else None,
         "protocol": trial.protocol,
         "born": born,
+        "values": _oriented(trial, objectives or (Objective("score", "max"),)),
+        "violation": violation if math.isfinite(violation) else None,  # None: a constrained metric is missing
     }
+
+
+def _values(member: Mapping[str, Any]) -> list[float] | None:
+    """A member's oriented objective values (members saved before objectives existed have their score)."""
+    if "values" in member:
+        return member["values"]
+    return None if member["score"] is None else [member["score"]]
 
 
 def _arch(member: Mapping[str, Any]) -> Architecture:
@@ -171,6 +205,19 @@ class Evolutionary(BatchStrategy):
         self.history: set[str] = set()  # fingerprints told
         self.proposed: set[str] = set()  # fingerprints proposed (steady state: in flight too)
         self.asked = self.told = 0
+        self.objectives: tuple[Objective, ...] = (Objective("score", "max"),)
+        self.constraints: tuple[Any, ...] = ()
+        self._ranking: tuple[tuple[int, int], list[tuple[int, float]]] | None = None  # cached ranking()
+
+    def setup(self, context: Any) -> None:
+        """Keep the run's objectives and constraints: they decide how members compare."""
+        self.objectives = tuple(context.objectives) or self.objectives
+        self.constraints = tuple(getattr(context, "constraints", ()))
+
+    @property
+    def pareto(self) -> bool:
+        """Whether members compare by NSGA-II's rank and crowding (several objectives, or constraints)."""
+        return len(self.objectives) > 1 or bool(self.constraints)
 
     @classmethod
     def default_budget(cls, options: EvolutionaryOptions) -> int:
@@ -202,13 +249,45 @@ class Evolutionary(BatchStrategy):
 
     @staticmethod
     def _fitness(member: Mapping[str, Any]) -> float:
-        return member["score"] if member["score"] is not None else float("-inf")
+        values = _values(member)
+        return values[0] if values is not None else float("-inf")
+
+    def _member(self, trial: Trial) -> dict[str, Any]:
+        return _member(trial, self.generation, self.objectives, self.constraints)
+
+    @staticmethod
+    def _key(member: Mapping[str, Any]) -> tuple[float, list[float]] | None:
+        values = _values(member)
+        if values is None:
+            return None
+        violation = member.get("violation", 0.0)
+        return (math.inf if violation is None else float(violation), values)
+
+    def ranking(self, members: list[dict[str, Any]] | None = None) -> list[tuple[int, float]]:
+        """``(front, crowding distance)`` of each member (of the population by default), NSGA-II's order."""
+        if members is not None:
+            return rank_and_crowding([self._key(m) for m in members])
+        which = (id(self.population), len(self.population))
+        if self._ranking is None or self._ranking[0] != which:
+            self._ranking = (which, rank_and_crowding([self._key(m) for m in self.population]))
+        return self._ranking[1]
+
+    def _set_population(self, members: list[dict[str, Any]]) -> None:
+        self.population = members
+        self._ranking = None
 
     def tournament(self) -> dict[str, Any]:
-        """The best of ``tournament_size`` members drawn without replacement."""
+        """The best of ``tournament_size`` members drawn without replacement.
+
+        Best: the highest fitness; in NSGA-II mode the lowest front, then the
+        largest crowding distance. The earlier drawn index wins ties.
+        """
         size = min(self.options.tournament_size, len(self.population))
-        picks = self.rng.choice(len(self.population), size=size, replace=False)
-        return max((self.population[int(i)] for i in sorted(picks)), key=self._fitness)
+        picks = sorted(int(i) for i in self.rng.choice(len(self.population), size=size, replace=False))
+        if self.pareto:
+            ranking = self.ranking()
+            return self.population[min(picks, key=lambda i: (ranking[i][0], -ranking[i][1]))]
+        return max((self.population[i] for i in picks), key=self._fitness)
 
     def make_child(self, level: int | None, seen: set[str]) -> Architecture:
         """A new child at ``level``; tries to avoid the fingerprints in ``seen``."""
@@ -254,8 +333,8 @@ class Evolutionary(BatchStrategy):
         return space.mutate_parameter(arch, mutable[int(self.rng.integers(len(mutable)))], self.rng)
 
     def _elites(self, count: int | None = None) -> list[dict[str, Any]]:
-        """The ``count`` (default ``elite_size``) best scored members; none in aging mode."""
-        if self.options.aging:
+        """The ``count`` (default ``elite_size``) best scored members; none in aging and NSGA-II modes."""
+        if self.options.aging or self.pareto:
             return []
         count = self.options.elite_size if count is None else count
         ranked = sorted(self.population, key=self._fitness, reverse=True)
@@ -282,11 +361,17 @@ class Evolutionary(BatchStrategy):
         return proposals
 
     def tell_batch(self, trials: list[Trial]) -> None:
-        members = [_member(t, self.generation) for t in trials]
+        members = [self._member(t) for t in trials]
         self.history.update(t.fingerprint for t in trials)
+        if self.pareto:  # NSGA-II: the best population_size of parents and children, by front and crowding
+            union = self.population + members
+            ranking = self.ranking(union)
+            best = sorted(range(len(union)), key=lambda i: (ranking[i][0], -ranking[i][1], i))
+            self._set_population([union[i] for i in sorted(best[:self.options.population_size])])
+            return
         # the best survive: the elites, or more when fewer children than places were asked for
         keep = max(self.options.elite_size, self.options.population_size - len(members))
-        self.population = self._elites(keep) + members
+        self._set_population(self._elites(keep) + members)
 
     def _sample(self, level: int | None, seen: set[str]) -> Architecture:
         arch = self.space.sample(self.rng, level)
@@ -331,14 +416,18 @@ class Evolutionary(BatchStrategy):
             return super().tell(trial)
         opts = self.options
         self.history.add(trial.fingerprint)
-        self.population.append(_member(trial, self.generation))
+        population = self.population + [self._member(trial)]
         self.told += 1
-        if len(self.population) > opts.population_size:
+        if len(population) > opts.population_size:
             if opts.aging:  # regularized evolution: the oldest dies
-                self.population.pop(0)
+                population.pop(0)
+            elif self.pareto:  # the highest front, the most crowded in it, the oldest among equals
+                ranking = self.ranking(population)
+                population.pop(min(range(len(population)), key=lambda i: (-ranking[i][0], ranking[i][1], i)))
             else:  # steady-state genetic search: the worst dies (the oldest among equals)
-                worst = min(range(len(self.population)), key=lambda i: (self._fitness(self.population[i]), i))
-                self.population.pop(worst)
+                worst = min(range(len(population)), key=lambda i: (self._fitness(population[i]), i))
+                population.pop(worst)
+        self._set_population(population)
         if self.told == opts.population_size or (
                 self.told > opts.population_size
                 and (self.told - opts.population_size) % opts.children_per_generation == 0):
@@ -355,6 +444,9 @@ class Evolutionary(BatchStrategy):
         }
         if len(self.space.family_names) > 1:
             out["family_entropy"] = round(diversity["family_entropy"], 6)
+        if self.pareto:
+            out["front_size"] = sum(1 for m, (rank, _) in zip(self.population, self.ranking())
+                                    if rank == 0 and _values(m) is not None)
         return out
 
     def _fixed_parameters(self) -> list[str]:
@@ -374,7 +466,7 @@ class Evolutionary(BatchStrategy):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.population = [dict(m) for m in state["population"]]
+        self._set_population([dict(m) for m in state["population"]])
         self.history = set(state.get("history", []))
         self.proposed = set(state.get("proposed", [])) or set(self.history)
         self.asked = int(state.get("asked", len(self.history)))

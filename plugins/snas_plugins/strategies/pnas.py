@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 from snas import Architecture, BatchStrategy, Choice, IntRange, LayerList, Proposal, Trial, hookimpl, option
+from snas_plugins.strategies.single_objective import require_single_objective
 from snas_plugins.strategies.surrogate import kendall_tau, make_surrogate
 
 _gt0 = attrs.validators.gt(0)
@@ -76,6 +77,10 @@ class PNAS(BatchStrategy):
         self.pending: dict[str, dict[str, Any]] = {}
         self.rounds_log: list[dict[str, Any]] = []
         self.expanded_from: dict[str, int] = {}  # a neighbour's fingerprint -> the beam member's trial id
+
+    def setup(self, context: Any) -> None:
+        """Refuse objectives and constraints: the surrogate predicts the score alone."""
+        require_single_objective(self.name, context)
 
     @classmethod
     def default_budget(cls, options: PNASOptions) -> int | None:

@@ -69,7 +69,8 @@ class PNASENAS(PNAS):
         self.shared_seconds: float | None = None
 
     def setup(self, context: Any) -> None:
-        """Keep the run's data set and training device: the supernet trains on them."""
+        """Keep the run's data set and training device: the supernet trains on them (one objective only)."""
+        super().setup(context)
         self._bound_data, self._bound_device = context.data, context.device
 
     def shared_weights(self) -> SharedWeights | None:
