@@ -268,7 +268,7 @@ class PageRun:
         for line in logical_lines(snippet.code):
             self.log.append(f"$ {line}")
             start = time.perf_counter()
-            if BASH_ONLY.search(strip_comment(line)):
+            if BASH_ONLY.search(strip_comment(QUOTED.sub("''", line))):  # a quoted '<' is an argument
                 self.bash(snippet, line)
             else:
                 for command in split_commands(line):
@@ -515,6 +515,10 @@ def local_package(words: list[str]) -> Path | None:
         if (folder / "pyproject.toml").is_file():
             return None if folder == REPOSITORY else folder
     return None
+
+
+#: a quoted shell word: what it holds is never a pipe, redirection, glob or variable
+QUOTED = re.compile(r"'[^']*'|\"(?:[^\"\\$`]|\\.)*\"")
 
 
 def strip_comment(line: str) -> str:
