@@ -48,14 +48,16 @@ def _choice_check(choices: Sequence[Any]):
 def option(default: Any = attrs.NOTHING, *, help: str, flag: str | None = None, aliases: Sequence[str] = (),
            low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False,
            choices: Sequence[Any] | None = None, factory: Any = None, validator: Any = None,
-           metavar: str | None = None, cli: bool = True) -> Any:
+           metavar: str | None = None, cli: bool = True, converter: Any = None) -> Any:
     """A setting of a component: an attrs field with its help, range or choices, and command-line flag.
 
     ``flag`` is the long option (default ``--<name with dashes>``);
     ``aliases`` are other accepted spellings (S-NAS's names). ``low`` /
     ``high`` bound numbers (``low_open``/``high_open`` exclude the bound);
     ``choices`` lists the allowed values. ``cli=False`` keeps a setting out
-    of the command line (TOML and the API still reach it).
+    of the command line (TOML and the API still reach it). ``converter``
+    (a one-argument callable, passed to ``attrs.field``) normalizes a value
+    before the checks run, e.g. a path made absolute.
     """
     validators = [v for v in (validator,) if v is not None]
     if low is not None or high is not None:
@@ -67,6 +69,8 @@ def option(default: Any = attrs.NOTHING, *, help: str, flag: str | None = None, 
                                "choices": tuple(choices) if choices is not None else None, "metavar": metavar,
                                "cli": cli}}
     kwargs: dict[str, Any] = {"metadata": metadata, "validator": validators or None}
+    if converter is not None:
+        kwargs["converter"] = converter
     if factory is not None:
         kwargs["factory"] = factory
     else:
