@@ -12,22 +12,19 @@ from typing import Any
 
 import attrs
 
-from snas import hookimpl
-from snas import ConfigError
+from snas import hookimpl, option
 from snas_plugins.datasets.vision import TorchvisionDataset, VisionOptions, _check_image_size
-
-
-def _partition(_instance: Any, _attribute: Any, value: int) -> None:
-    if not 1 <= value <= 10:
-        raise ConfigError(f"partition must be between 1 and 10, got {value}")
 
 
 @attrs.frozen
 class DTDOptions(VisionOptions):
     """The shared torchvision options plus DTD's ``partition``; images resized to 64x64 by default."""
 
-    image_size: str | None = attrs.field(default="64x64", validator=_check_image_size)
-    partition: int = attrs.field(default=1, validator=_partition)
+    image_size: str | None = option("64x64", validator=_check_image_size, metavar="HxW",
+                                    help="Resize every image to HxW pixels (DTD's images vary from 300x300 to "
+                                         "640x640).")
+    partition: int = option(1, low=1, high=10, help="Which of DTD's ten official train/validation/test splits "
+                                                    "to use.")
 
 
 class DTD(TorchvisionDataset):

@@ -11,23 +11,18 @@ from typing import Any
 import attrs
 import torch
 
-from snas import hookimpl
-from snas import ConfigError
+from snas import hookimpl, option
 from snas_plugins.datasets.vision import IdxDataset, VisionOptions
 
 SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
-
-
-def _split(_instance: Any, _attribute: Any, value: str) -> None:
-    if value not in SPLITS:
-        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {value!r}")
 
 
 @attrs.frozen
 class EMNISTOptions(VisionOptions):
     """The shared torchvision options plus EMNIST's ``split``."""
 
-    split: str = attrs.field(default="balanced", validator=_split)
+    split: str = option("balanced", choices=SPLITS,
+                        help="torchvision's EMNIST split, which decides the classes (balanced: 47).")
 
 
 class EMNIST(IdxDataset):

@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 import torch
 
-from snas import DataBundle, Dataset, StreamingSplit, TensorSplit
+from snas import DataBundle, Dataset, StreamingSplit, TensorSplit, option
 from snas_plugins.datasets.augment import compose_augment, horizontal_flip, random_crop
 from snas import ConfigError, DataError
 
@@ -73,45 +73,29 @@ def _check_image_size(_instance: Any, _attribute: Any, value: Any) -> None:
     parse_image_size(value)
 
 
-def _positive_or_none(_instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ConfigError(f"{attribute.name} must be positive, got {value}")
-
-
-def _fraction(_instance: Any, attribute: Any, value: float) -> None:
-    if not 0.0 < value < 0.5:
-        raise ConfigError(f"{attribute.name} must be between 0 and 0.5, got {value}")
-
-
-def _non_negative(_instance: Any, attribute: Any, value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{attribute.name} must be >= 0, got {value}")
-
-
 @attrs.frozen
 class VisionOptions:
-    """Options shared by the torchvision data sets.
+    """Options shared by the torchvision data sets: where the files are, the splits, size and pipeline."""
 
-    ``data_dir``: the root folder (torchvision's layout inside; default
-    :func:`default_data_dir`). ``download``: fetch missing files.
-    ``val_fraction``: share of the training set held out for validation,
-    stratified with the run's seed. ``max_train_samples`` /
-    ``max_eval_samples``: cap the train / validation and test splits (a
-    seeded stratified subset) for quick runs. ``augment``: train-time random
-    crop (and flip where it fits). ``image_size``: resize every image to HxW.
-    ``memory_limit_mb``: decode into memory when the float32 tensors fit in
-    this, else stream through a DataLoader with ``num_workers`` workers.
-    """
-
-    data_dir: str | None = None
-    download: bool = False
-    val_fraction: float = attrs.field(default=0.1, validator=_fraction)
-    max_train_samples: int | None = attrs.field(default=None, validator=_positive_or_none)
-    max_eval_samples: int | None = attrs.field(default=None, validator=_positive_or_none)
-    augment: bool = True
-    image_size: str | None = attrs.field(default=None, validator=_check_image_size)
-    memory_limit_mb: int = attrs.field(default=1024, validator=_positive_or_none)
-    num_workers: int = attrs.field(default=2, validator=_non_negative)
+    data_dir: str | None = option(None, metavar="DIR",
+                                  help="Root folder of the data files, in torchvision's layout (default: "
+                                       "$SNAS_DATA_DIR, else $XDG_CACHE_HOME/snas/data or ~/.cache/snas/data).")
+    download: bool = option(False, help="Let torchvision download missing files (needs internet).")
+    val_fraction: float = option(0.1, low=0, low_open=True, high=0.5, high_open=True,
+                                 help="Fraction of the training split held out for validation, stratified with the "
+                                      "run's seed (dtd uses its official validation split instead).")
+    max_train_samples: int | None = option(None, low=1, help="Train on at most this many images (a seeded, "
+                                                             "stratified subset); none: all.")
+    max_eval_samples: int | None = option(None, low=1, help="At most this many images in each of the validation "
+                                                            "and test splits (seeded, stratified); none: all.")
+    augment: bool = option(True, help="Random crop (and a horizontal flip where it keeps the class) on training "
+                                      "batches.")
+    image_size: str | None = option(None, validator=_check_image_size, metavar="HxW",
+                                    help="Resize every image to HxW pixels, e.g. 32x32; none: the set's own size.")
+    memory_limit_mb: int = option(1024, low=1, help="Hold the splits as float32 tensors when they fit in this many "
+                                                    "MiB, else stream them through a DataLoader.")
+    num_workers: int = option(2, low=0, help="DataLoader worker processes that decode image files and feed "
+                                             "streamed splits (0: in this process).")
 
 
 # -- splitting -------------------------------------------------------------------
