@@ -19,7 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from snas import hookimpl
+from snas import hookimpl, option
 from snas import DataError
 from snas_plugins.datasets.custom import CustomOptions, Entry, ImageSet
 
@@ -28,8 +28,8 @@ from snas_plugins.datasets.custom import CustomOptions, Entry, ImageSet
 class CsvOptions(CustomOptions):
     """The custom-set options plus the two column names."""
 
-    image_column: str = "image"
-    label_column: str = "label"
+    image_column: str = option("image", metavar="NAME", help="CSV column holding each image's file path.")
+    label_column: str = option("label", metavar="NAME", help="CSV column holding each image's class label.")
 
 
 class CsvImages(ImageSet):

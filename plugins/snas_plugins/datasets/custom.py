@@ -35,8 +35,8 @@ import attrs
 import numpy as np
 import torch
 
-from snas import DataBundle, Dataset, TensorSplit
-from snas import ConfigError, DataError
+from snas import DataBundle, Dataset, TensorSplit, option
+from snas import DataError
 from snas_plugins.datasets.vision import _check_image_size, make_augment, parse_image_size, stratified_split
 
 #: file name endings read as images (case-insensitive)
@@ -55,37 +55,28 @@ def _absolute(path: Any) -> str | None:
     return str(Path(str(path)).expanduser().absolute())
 
 
-def _fraction(_instance: Any, attribute: Any, value: float) -> None:
-    if not 0.0 < value < 0.5:
-        raise ConfigError(f"{attribute.name} must be between 0 and 0.5, got {value}")
-
-
-def _positive_or_none(_instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ConfigError(f"{attribute.name} must be positive, got {value}")
-
-
 @attrs.frozen
 class CustomOptions:
-    """Options of a custom image set.
+    """Options of a custom image set: where it is, its size and name, the splits, the augmentation."""
 
-    ``path``: the CSV file or the folder. ``image_size``: resize to HxW.
-    ``custom_dataset_name``: the name recorded in the run file.
-    ``val_fraction`` / ``test_fraction``: stratified shares held out with
-    the run's seed. ``max_per_class``: use only the first N images of each
-    class (quick runs). ``augment``: random crop with padding (1/8 of the
-    height) on training batches. ``horizontal_flip``: also mirror them (off
-    by default: wrong for digits, letters, signs).
-    """
-
-    path: str | None = attrs.field(default=None, converter=_absolute)
-    image_size: str | None = attrs.field(default=None, validator=_check_image_size)
-    custom_dataset_name: str | None = None
-    val_fraction: float = attrs.field(default=0.1, validator=_fraction)
-    test_fraction: float = attrs.field(default=0.2, validator=_fraction)
-    max_per_class: int | None = attrs.field(default=None, validator=_positive_or_none)
-    augment: bool = True
-    horizontal_flip: bool = False
+    path: str | None = option(None, converter=_absolute, metavar="PATH",
+                              help="The CSV file or the image folder, stored absolute (also set by "
+                                   "--custom-csv-dataset / --custom-folder-dataset).")
+    image_size: str | None = option(None, validator=_check_image_size, metavar="HxW",
+                                    help="Resize every image to HxW pixels, e.g. 32x32; none: the most common size "
+                                         "among the images.")
+    custom_dataset_name: str | None = option(None, help="Name of the set in the run file (default: the file or "
+                                                        "folder name).")
+    val_fraction: float = option(0.1, low=0, low_open=True, high=0.5, high_open=True,
+                                 help="Fraction of the images held out for validation, stratified with the run's seed.")
+    test_fraction: float = option(0.2, low=0, low_open=True, high=0.5, high_open=True,
+                                  help="Fraction of the images held out for testing, stratified with the run's seed.")
+    max_per_class: int | None = option(None, low=1, help="Use only the first N images of each class (quick runs); "
+                                                         "none: all.")
+    augment: bool = option(True, help="Random crop with zero padding of 1/8 of the image height on training "
+                                      "batches.")
+    horizontal_flip: bool = option(False, help="Also mirror training images left-right at random (wrong for digits, "
+                                               "letters, signs).")
 
 
 @attrs.frozen
