@@ -1,4 +1,4 @@
-"""Settings declared with snas.option."""
+"""Settings declared with snas.option: converters, ranges, and the help every built-in setting carries."""
 
 from __future__ import annotations
 
@@ -24,3 +24,12 @@ def test_a_converter_runs_before_the_checks():
         Shouting(size="0")
     described = {s["name"]: s for s in snas.describe_options(Shouting)}
     assert described["name"]["help"] == "A name, upper-cased." and described["size"]["low"] == 1
+
+
+@pytest.mark.parametrize("kind", ["dataset", "exporter"])
+def test_every_builtin_setting_says_what_it_does(kind):
+    manager = snas.get_plugin_manager()
+    lacking = [f"{name}.{s['name']}" for name, info in sorted(manager.components(kind).items())
+               if info.cls.__module__.startswith("snas_plugins.")
+               for s in snas.describe_options(info.cls.Options) if not s["help"].strip()]
+    assert not lacking, f"{kind} settings without help text: {', '.join(lacking)}"

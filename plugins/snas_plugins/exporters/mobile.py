@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from snas import Exporter, SnasError, hookimpl
+from snas import Exporter, SnasError, hookimpl, option
 from snas_plugins.exporters.common import ATOL, compare, example_script, export_program, quiet, \
     reference_logits, require, verify_in_fresh_process
 
@@ -33,9 +33,9 @@ INSTALL_HINT = "pip install 'snas[mobile]' (or: pip install executorch)"
 class MobileOptions:
     """Options of the ExecuTorch exporter."""
 
-    max_batch: int = attrs.field(default=64, validator=attrs.validators.ge(1),
-                                 metadata={"doc": "largest batch the program accepts (memory is planned for it)"})
-    atol: float = attrs.field(default=ATOL, metadata={"doc": "largest logit difference to PyTorch accepted"})
+    max_batch: int = option(64, low=1, help="Largest batch the .pte program accepts (its memory is planned for "
+                                            "it; the example feeds larger sets in chunks of this size).")
+    atol: float = option(ATOL, help="Largest absolute logit difference from PyTorch that the checks accept.")
 
 
 def load_executorch() -> tuple[Any, Any]:

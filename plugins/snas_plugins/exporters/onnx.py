@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import attrs
 import torch
 
-from snas import Exporter, SnasError, hookimpl
+from snas import Exporter, SnasError, hookimpl, option
 from snas_plugins.exporters.common import ATOL, MAX_BATCH, compare, example_script, quiet, reference_logits, \
     require, verify_in_fresh_process
 
@@ -30,8 +30,8 @@ def predict(session, images):
 class OnnxOptions:
     """Options of the ONNX exporter."""
 
-    opset: int | None = attrs.field(default=None, metadata={"doc": "ONNX opset (default: the exporter's)"})
-    atol: float = attrs.field(default=ATOL, metadata={"doc": "largest logit difference to PyTorch accepted"})
+    opset: int | None = option(None, help="ONNX opset version to write; none: the exporter's default.")
+    atol: float = option(ATOL, help="Largest absolute logit difference from PyTorch that the checks accept.")
 
 
 class OnnxExporter(Exporter):

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import attrs
 import torch
 
-from snas import Exporter, hookimpl
+from snas import Exporter, hookimpl, option
 from snas_plugins.exporters.common import ATOL, compare, example_script, export_program, quiet, \
     reference_logits, verify_in_fresh_process
 
@@ -30,7 +30,7 @@ def predict(model, images):
 class Pt2Options:
     """Options of the torch.export exporter."""
 
-    atol: float = attrs.field(default=ATOL, metadata={"doc": "largest logit difference to PyTorch accepted"})
+    atol: float = option(ATOL, help="Largest absolute logit difference from PyTorch that the checks accept.")
 
 
 class Pt2Exporter(Exporter):

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import attrs
 import torch
 
-from snas import Exporter, SnasError, hookimpl
+from snas import Exporter, SnasError, hookimpl, option
 from snas_plugins.exporters.common import ATOL, example_script, export_program, quiet, reference_logits, \
     verify_in_fresh_process
 
@@ -116,7 +116,8 @@ def load(weights="weights.pt", map_location="cpu"):
 class PythonOptions:
     """Options of the plain-Python exporter."""
 
-    atol: float = attrs.field(default=ATOL, metadata={"doc": "tolerance of the fresh-process check"})
+    atol: float = option(ATOL, help="Largest absolute logit difference from PyTorch that the fresh-process check "
+                                    "accepts (in this process the outputs must match exactly).")
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import attrs
 import torch
 
-from snas import Exporter, SnasError, hookimpl
+from snas import Exporter, SnasError, hookimpl, option
 from snas_plugins.exporters.common import ATOL, compare, example_script, export_program, quiet, \
     reference_logits, require, run_example
 
@@ -38,12 +38,11 @@ def predict(model, images):
 class QuantizedOptions:
     """Options of the int8 exporter."""
 
-    calibration_images: int = attrs.field(default=512, validator=attrs.validators.ge(1),
-                                          metadata={"doc": "validation images used for calibration"})
-    batch_size: int = attrs.field(default=128, validator=attrs.validators.ge(1),
-                                  metadata={"doc": "batch size of calibration and accuracy passes"})
-    max_accuracy_drop: float = attrs.field(default=0.05, validator=attrs.validators.ge(0),
-                                           metadata={"doc": "largest validation accuracy loss accepted"})
+    calibration_images: int = option(512, low=1, help="Validation images that calibrate the int8 ranges and "
+                                                      "measure the accuracy drop.")
+    batch_size: int = option(128, low=1, help="Batch size of the calibration and accuracy passes.")
+    max_accuracy_drop: float = option(0.05, low=0, help="Largest loss of validation accuracy (a fraction: 0.05 is "
+                                                        "5 points) from float to int8; a larger one fails the export.")
 
 
 def _strip_unused(gm: torch.fx.GraphModule) -> None:

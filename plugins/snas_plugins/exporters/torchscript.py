@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import attrs
 import torch
 
-from snas import Exporter, SnasError, hookimpl
+from snas import Exporter, SnasError, hookimpl, option
 from snas_plugins.exporters.common import ATOL, compare, example_script, quiet, reference_logits, \
     verify_in_fresh_process
 
@@ -30,9 +30,9 @@ def predict(model, images):
 class TorchScriptOptions:
     """Options of the TorchScript exporter."""
 
-    method: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "script", "trace")),
-                              metadata={"doc": "script, trace, or auto (script, else trace)"})
-    atol: float = attrs.field(default=ATOL, metadata={"doc": "largest logit difference to PyTorch accepted"})
+    method: str = option("auto", choices=("auto", "script", "trace"),
+                         help="torch.jit.script, torch.jit.trace, or auto: script, else trace.")
+    atol: float = option(ATOL, help="Largest absolute logit difference from PyTorch that the checks accept.")
 
 
 class TorchScriptExporter(Exporter):
