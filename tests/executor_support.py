@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -64,6 +65,15 @@ def import_ray():
         import ray
         return ray
     return pytest.importorskip("ray", reason="Ray is not installed (pip install 'snas[ray]')")
+
+
+def trials_reporting(run_folder: Path) -> int:
+    """How many trials in flight have reported progress, by the run folder's ``live.json``."""
+    try:
+        live = json.loads((Path(run_folder) / "live.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for t in live.get("in_flight", []) if t.get("progress"))
 
 
 # -- process trees, read from /proc ------------------------------------------------

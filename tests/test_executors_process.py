@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +15,9 @@ import snas
 from snas import EvaluationTask, hookimpl
 from snas.engine import EvaluationJob
 
-from executor_support import descendants, is_resource_tracker, still_alive, testkit  # noqa: F401 - fixture
+from executor_support import (  # noqa: F401 - testkit is a fixture
+    descendants, is_resource_tracker, still_alive, testkit, trials_reporting,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -141,14 +141,6 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def _in_flight_with_progress(folder: Path) -> int:
-    try:
-        live = json.loads((folder / "live.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return sum(1 for t in live.get("in_flight", []) if t.get("progress"))
-
-
 def test_sigterm_to_snas_search_leaves_no_process_behind(tmp_path, testkit):
     command = [sys.executable, "-m", "snas.cli", "search", "--quiet", "--dataset", "digits",
                "--search-method", "random", "--network-type", "mlp", "--max-trials", "6", "--num-workers", "2",
@@ -160,7 +152,7 @@ def test_sigterm_to_snas_search_leaves_no_process_behind(tmp_path, testkit):
         def two_trials_running() -> bool:
             seen.update(descendants(search.pid))
             assert search.poll() is None, search.communicate()
-            return _in_flight_with_progress(tmp_path / "run") >= 2
+            return trials_reporting(tmp_path / "run") >= 2
 
         _wait_for(two_trials_running, 180, "two trials in flight")
         seen.update(descendants(search.pid))
