@@ -46,13 +46,13 @@ class Fixed(Strategy):
         super().__init__(space, options, rng)
         self.i = 0
 
-    def ask(self):
-        if self.i >= len(ARCHS):
-            return []
-        return [Proposal(ARCHS[self.i])]
+    def ask(self, n):
+        out = [Proposal(a) for a in ARCHS[self.i:self.i + n]]
+        self.i += len(out)
+        return out
 
-    def tell(self, trials):
-        self.i += 1
+    def tell(self, trial):
+        pass
 
 
 class Plugin:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from snas import get_plugin_manager
-from snas_plugins.commands.benchmark import EXEMPT, preset, run_benchmark, run_direct, run_engine, write_plot
+from snas_plugins.commands.benchmark import EXEMPT, preset, run_benchmark, run_engine, write_plot
 
 from report import write_section  # benchmarks/report.py, beside this script
 
@@ -108,18 +108,14 @@ def compact(runs: dict) -> dict:
 
 
 def time_engine(args: argparse.Namespace) -> dict:
-    """Seconds per seed of the direct driver and of real engine runs, and whether they agree."""
+    """Seconds per seed of real engine runs (each into its own run folder)."""
     out = {}
     for name in ("random", "evolutionary"):
         options = preset(name, args.queries)
         t0 = time.perf_counter()
-        direct = [run_direct(name, s, args.queries, args.dataset, options) for s in range(args.engine_seeds)]
-        t1 = time.perf_counter()
-        engine = [run_engine(name, s, args.queries, args.dataset, options) for s in range(args.engine_seeds)]
-        t2 = time.perf_counter()
-        out[name] = {"direct_s_per_seed": (t1 - t0) / args.engine_seeds,
-                     "engine_s_per_seed": (t2 - t1) / args.engine_seeds,
-                     "identical": direct == engine}
+        for s in range(args.engine_seeds):
+            run_engine(name, s, args.queries, args.dataset, options)
+        out[name] = {"engine_s_per_seed": (time.perf_counter() - t0) / args.engine_seeds}
     return out
 
 
@@ -165,12 +161,9 @@ def report(args: argparse.Namespace, runs: dict, failures: dict, timing: dict | 
     if args.plot:
         lines += ["", f"The whole curves: `{args.plot}` (written with `--plot`)."]
     if timing:
-        lines += ["", "Driver against the engine (same seeds, same results):", ""]
+        lines += ["", "Every seed is a real engine run with its own run folder:", ""]
         for name, t in timing.items():
-            ratio = t["engine_s_per_seed"] / t["direct_s_per_seed"] if t["direct_s_per_seed"] else float("nan")
-            lines.append(f"- {name}: direct ask/tell {t['direct_s_per_seed']:.2f} s per seed, engine runs "
-                         f"{t['engine_s_per_seed']:.2f} s per seed ({ratio:.0f}x); identical results: "
-                         f"{t['identical']}")
+            lines.append(f"- {name}: {t['engine_s_per_seed']:.2f} s per seed")
     lines.append("")
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """PNAS against random search on NAS-Bench-201 (CIFAR-10, 150 queries), seed by seed, same process.
 
-Each seed runs both strategies through ``snas_plugins.commands.benchmark.run_direct``
-(the engine's rules: cache hits are free, best by 12-epoch validation accuracy);
+Each seed runs both strategies through ``snas_plugins.commands.benchmark.run_engine``
+(real engine runs: cache hits are free, best by 12-epoch validation accuracy);
 the number is the 200-epoch test accuracy of the architecture returned.
 Results are appended to a JSON-lines file as they finish, so a run cut short
 by ``--deadline`` still reports the seeds it completed (the count is printed).
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from snas_plugins.commands.benchmark import run_direct
+from snas_plugins.commands.benchmark import run_engine
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
                 break
             for name in names:
                 t0 = time.process_time()
-                record = run_direct(name, seed, args.queries, strategy_options=pnas_options if name != "random" else {})
+                record = run_engine(name, seed, args.queries, strategy_options=pnas_options if name != "random" else {})
                 record["cpu_seconds"] = time.process_time() - t0
                 record["strategy"] = name
                 results[name].append(record)

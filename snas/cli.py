@@ -117,6 +117,8 @@ def _search_options(f: Any) -> Any:
         click.option("--min-delta", type=click.FloatRange(0), help="Training: smallest change that counts as improvement."),
         click.option("--monitor", type=click.Choice(["val_acc", "val_loss"]), help="Training: metric early stopping watches."),
         click.option("--evaluator", help="Evaluator plugin (default: train)."),
+        click.option("--pruner", help="Stop trials that are behind: median or asha (successive halving), or a plugin's pruner."),
+        click.option("-P", "--pruner-option", "pruner_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the pruner."),
         click.option("--prescreen", help="Zero-cost proxy (zen, naswot, synflow) that screens each batch; only the best fraction is trained."),
         click.option("--prescreen-keep", type=click.FloatRange(0, 1, min_open=True), help="Fraction of each batch the proxy keeps for training (default 0.25)."),
         click.option("--executor", help="Executor plugin (default: auto = inline, or process with --num-workers > 1)."),
@@ -160,10 +162,10 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg = RunConfig.from_dict(base, where=f"config file {params.get('config_file')}" if base else "options")
     simple = ("dataset", "strategy", "max_complexity", "max_trials", "time_budget", "evaluator", "executor",
               "num_workers", "device", "seed", "output_dir", "run_name", "checkpoint_frequency", "prescreen",
-              "prescreen_keep", "max_in_flight", "threads_per_trial")
-    for key in simple:
-        if params.get(key) is not None:
-            setattr(cfg, key, params[key])
+              "prescreen_keep", "max_in_flight", "threads_per_trial", "pruner")
+    flags = {key: params[key] for key in simple if params.get(key) is not None}
+    if flags:  # validated with the file's settings: one clear message for a bad value
+        cfg = RunConfig.from_dict({**cfg.to_dict(), **flags}, where="options")
     if params.get("network_types"):
         cfg.network_types = _split_names(params["network_types"])
     if params.get("objectives"):
@@ -191,6 +193,7 @@ def build_config(params: dict[str, Any]) -> RunConfig:
     cfg.strategy_options.update(_pairs(params.get("strategy_pairs", ()), "--strategy-option"))
     cfg.evaluator_options.update(_pairs(params.get("evaluator_pairs", ()), "--evaluator-option"))
     cfg.dataset_options.update(_pairs(params.get("dataset_pairs", ()), "--dataset-option"))
+    cfg.pruner_options.update(_pairs(params.get("pruner_pairs", ()), "--pruner-option"))
     return RunConfig.from_dict(cfg.to_dict(), where="options")
 
 
@@ -238,14 +241,17 @@ def search(**params: Any) -> None:
 @click.argument("run_file", type=click.Path())
 @click.option("--max-trials", type=click.IntRange(1), help="New trial budget for the resumed run.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), help="New time budget (seconds, whole run).")
+@click.option("--allow-changed-data", is_flag=True, help="Continue even if the data set's contents changed since "
+              "the run started (trials from before and after are then ranked together).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def resume(run_file: str, max_trials: int | None, time_budget: float | None, as_json: bool, quiet: bool) -> None:
+def resume(run_file: str, max_trials: int | None, time_budget: float | None, allow_changed_data: bool,
+           as_json: bool, quiet: bool) -> None:
     """Continue an interrupted run from its run file."""
     from snas import api
 
     result = api.resume(run_file, observers=_observers({"quiet": quiet or as_json}),
-                        max_trials=max_trials, time_budget=time_budget)
+                        max_trials=max_trials, time_budget=time_budget, allow_changed_data=allow_changed_data)
     _report(result, as_json)
 
 
@@ -510,16 +516,35 @@ cli.add_command(__import__("snas.cli_export", fromlist=["export_command"]).expor
 cli.add_command(__import__("snas.cli_evaluate", fromlist=["evaluate"]).evaluate)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while no search was running."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``snas`` command: lets plugins add commands, then runs."""
     from snas.plugins import get_plugin_manager
 
+    import signal
+
+    def terminated(_signum: int, _frame: Any) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)  # before the engine installs its own: end quietly, as shells expect
     try:
         get_plugin_manager().hook.snas_register_commands(cli=cli)
+        cli.main(args=argv, prog_name="snas", standalone_mode=False)
     except SnasError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    cli.main(args=argv, prog_name="snas")
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("interrupted", err=True)
+        sys.exit(143 if isinstance(exc, _Terminated) else 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,16 @@ DEFAULT_NETWORK_TYPES = ("cnn", "mlp")
 converter = cattrs.Converter(forbid_extra_keys=True)
 
 
+def _check_run_name(name: str | None) -> None:
+    """A run name is one folder name: it stays inside the output folder."""
+    if name is None:
+        return
+    if not name.strip() or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute() \
+            or name != name.strip() or "\0" in name:
+        raise ConfigError(f"run_name {name!r} must be a plain folder name (no '/', '..' or absolute path): the run "
+                          "folder is created inside --output-dir")
+
+
 def _positive(name: str):
     def check(_instance: Any, _attribute: Any, value: Any) -> None:
         if value is not None and value <= 0:
@@ -70,11 +80,14 @@ class RunConfig:
     max_trials: int | None = attrs.field(default=None, validator=_positive("max_trials"))
     time_budget: float | None = attrs.field(default=None, validator=_positive("time_budget"))
     output_dir: str | None = None
-    run_name: str | None = None
+    run_name: str | None = attrs.field(default=None, validator=lambda _i, _a, v: _check_run_name(v))
     #: fold the journal into a new run.h5 every N trials; None: every few minutes
     checkpoint_frequency: int | None = attrs.field(default=None, validator=_positive("checkpoint_frequency"))
     retrain_top: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     export_formats: list[str] = attrs.field(factory=list)
+    #: pruner plugin that stops trials that are behind (median, asha, …); None: none
+    pruner: str | None = None
+    pruner_options: dict[str, Any] = attrs.field(factory=dict)
     prescreen: str | None = None
     prescreen_keep: float = attrs.field(default=0.25, validator=_fraction("prescreen_keep"))
 
@@ -118,7 +131,9 @@ def make_options(cls: type, data: Mapping[str, Any] | Any, where: str) -> Any:
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     except Exception as exc:  # cattrs wraps field errors in an exception group
-        own = [str(e) for e in getattr(exc, "exceptions", []) if isinstance(e, ConfigError)]
+        # a validator's own message (raised after structuring, so without cattrs' notes) says it best
+        own = [str(e) for e in getattr(exc, "exceptions", [])
+               if isinstance(e, ConfigError) or (isinstance(e, (ValueError, TypeError)) and not getattr(e, "__notes__", None))]
         messages = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
         raise ConfigError(f"{where}: " + "; ".join(own[-1:] or messages)) from None
 

@@ -11,6 +11,8 @@ Two kinds of split share one interface, :meth:`Split.batches`:
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import attrs
@@ -171,6 +173,7 @@ class DataBundle:
     std: tuple[float, ...] = ()
     train_augment: BatchAugment | None = None
     info: dict[str, Any] = attrs.field(factory=dict)
+    _fingerprint: str | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.class_names:
@@ -186,9 +189,30 @@ class DataBundle:
         }
         return attrs.evolve(self, **moved)
 
+    def fingerprint(self) -> str:
+        """A hash of the splits' contents: images and labels of in-memory splits; labels and sizes of streamed ones.
+
+        ``snas resume`` compares it with the one the run recorded, so a run is
+        never continued on changed data by accident.
+        """
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(digest_size=16)
+            for split in (self.train, self.val, self.test):
+                digest.update(f"{type(split).__name__}:{len(split)};".encode())
+                if isinstance(split, TensorSplit):
+                    for tensor in (split.x, split.y):
+                        array = tensor.detach().cpu().contiguous().numpy()
+                        digest.update(f"{array.dtype}{array.shape}".encode())
+                        digest.update(memoryview(array).cast("B"))
+                else:
+                    digest.update(split.labels().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary for the run file."""
         return {
+            "fingerprint": self.fingerprint(),
             "name": self.name,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,

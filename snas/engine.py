@@ -49,14 +49,14 @@ import numpy as np
 from snas import prescreen
 from snas.config import RunConfig, make_options, options_to_dict
 from snas.devices import resolve_device
-from snas.errors import ConfigError, RunFileError, SearchInterrupted
+from snas.errors import ConfigError, DataError, SearchInterrupted
 from snas.interfaces import (
     EvaluationTask, Objective, PendingTrial, Proposal, StrategyContext, Trial, TrialProgress, TrialResult, trial_seed,
 )
 from snas.objectives import Front, best_of, parse_objectives
 from snas.plugins import PluginManager, get_plugin_manager
 from snas.space import Architecture, JointSpace
-from snas.store import RunLog, RunWriter, read_run
+from snas.store import RunWriter
 from snas.trial import TrialContext, running
 
 log = logging.getLogger("snas.engine")
@@ -73,6 +73,10 @@ EXPENSIVE_CALL = 2.0
 CHECKPOINT_INTERVAL = 600.0
 #: seconds between rewrites of live.json
 LIVE_INTERVAL = 0.25
+#: trials at least this long (seconds) are synced to the disk one by one
+SYNC_EACH_TRIAL_ABOVE = 0.05
+#: shorter trials are synced at least this often (seconds)
+SYNC_INTERVAL = 1.0
 
 __all__ = ["Engine", "EvaluationJob", "RunState", "run_search", "trial_seed"]
 
@@ -100,11 +104,16 @@ class EvaluationJob:
     families: list[str]
     device: str
     data_seed: int
+    pruner: str | None = None
+    pruner_options: dict[str, Any] = attrs.field(factory=dict)
+    _identity: str | None = attrs.field(default=None, init=False, repr=False)
 
     def _key(self, device: str) -> tuple:
         from snas.store import dumps
 
-        return (dumps(attrs.asdict(self)), device)
+        if self._identity is None:
+            self._identity = dumps(attrs.asdict(self, filter=lambda a, _v: a.name != "_identity"))
+        return (self._identity, device)
 
     def prepare(self, device: str | None = None, manager: PluginManager | None = None, data: Any = None) -> tuple:
         """Build (or reuse) ``(evaluator, data on device, families, torch device)`` for this process."""
@@ -122,8 +131,13 @@ class EvaluationJob:
                 make_options(evaluator_cls.Options, self.evaluator_options, f"options of evaluator {self.evaluator!r}")
             )
             families = {name: manager.get_family(name) for name in self.families}
+            pruner = None
+            if self.pruner:
+                pruner_cls = manager.get_pruner(self.pruner)
+                pruner = pruner_cls(make_options(pruner_cls.Options, self.pruner_options,
+                                                 f"options of pruner {self.pruner!r}"))
             _process_cache.clear()  # one job per process at a time: free the previous data
-            _process_cache[key] = (evaluator, data.to(torch_device), families, torch_device)
+            _process_cache[key] = (evaluator, data.to(torch_device), families, torch_device, pruner)
         return _process_cache[key]
 
     def evaluate(self, task: EvaluationTask, device: str | None = None,
@@ -131,10 +145,10 @@ class EvaluationJob:
                  stop_requested: Callable[[], bool] | None = None) -> TrialResult:
         """Evaluate one task inside its :class:`~snas.trial.TrialContext`; any exception becomes a failed result."""
         start = time.perf_counter()
-        context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
-                               stop_requested=stop_requested)
         try:
-            evaluator, data, families, torch_device = self.prepare(device)
+            evaluator, data, families, torch_device, pruner = self.prepare(device)
+            context = TrialContext(task.trial_id, deadline=task.deadline, on_progress=on_progress,
+                                   stop_requested=stop_requested, pruner=pruner, rule=task.context.get("rule"))
             family = families[task.arch.family]
             with running(context):
                 result = evaluator.evaluate(
@@ -222,8 +236,9 @@ class Engine:
     """Runs one search, new or resumed. Use :func:`run_search` or :func:`snas.search`."""
 
     def __init__(self, config: RunConfig, manager: PluginManager | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, allow_changed_data: bool = False):
         self.config = config
+        self.allow_changed_data = allow_changed_data
         self.manager = manager or get_plugin_manager()
         self.stop_event = stop
         self.stopped_by: int | None = None
@@ -274,6 +289,11 @@ class Engine:
             dataset_cls.Options, cfg.dataset_options, f"options of dataset {cfg.dataset!r}"
         )
         self.data = dataset_cls(dataset_options).load(seed=cfg.seed)
+        sizes = {name: len(getattr(self.data, name)) for name in ("train", "val", "test")}
+        if min(sizes.values()) == 0:
+            raise DataError(f"data set {cfg.dataset!r} is too small to split into training, validation and test "
+                            f"images ({', '.join(f'{k} {v}' for k, v in sizes.items())}): give it more images per "
+                            "class (at least about ten)")
         self.job = EvaluationJob(
             dataset=cfg.dataset,
             dataset_options=options_to_dict(dataset_options),
@@ -282,9 +302,11 @@ class Engine:
             families=list(cfg.network_types),
             device=devices[0],
             data_seed=cfg.seed,
+            pruner=cfg.pruner,
+            pruner_options=dict(cfg.pruner_options),
         )
         clear_process_cache()
-        self.job.prepare(manager=mgr, data=self.data)  # the driver (and the inline executor) reuse the loaded data
+        self.pruner = self.job.prepare(manager=mgr, data=self.data)[4]  # the driver (and inline) reuse the data
         self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed))
         self.max_trials = cfg.max_trials or strategy_cls.default_budget(self.strategy_options)
         if self.max_trials is None and cfg.time_budget is None:
@@ -338,6 +360,8 @@ class Engine:
         Records that need not be durable are buffered and written with the
         next durable one, or before the engine waits for results.
         """
+        if durable:
+            self._last_sync = time.monotonic()
         with self._critical_section():
             self.writer.append_many(records, durable)
             for record in records:
@@ -398,10 +422,11 @@ class Engine:
         folder = Path(path).parent
         if resume:
             self.writer, self.log = RunWriter.open(path)
+            self._check_same_data()
         else:
-            self.writer = RunWriter.create(folder, run_name=cfg.run_name or folder.name, config=cfg.to_dict(),
-                                           plugins=self.manager.versions(), data_info=self.data.describe())
-            self.log = read_run(self.writer.path)
+            self.writer, self.log = RunWriter.create(
+                folder, run_name=cfg.run_name or folder.name, config=cfg.to_dict(),
+                plugins=self.manager.versions(), data_info=self.data.describe())
         status = "running"
         try:
             self._start_session(resume)
@@ -420,10 +445,24 @@ class Engine:
                     self._close(status)
         finally:
             self.writer.close()
-        result = RunResult.load(self.writer.path)
+        result = RunResult.from_log(self.log)  # what the final checkpoint holds, without reading it back
         result.stopped_by = self.stopped_by
         self.manager.hook.snas_run_finished(run=self.state, result=result)
         return result
+
+    def _check_same_data(self) -> None:
+        recorded = self.log.data_info.get("fingerprint")
+        if recorded is None or recorded == self.data.fingerprint():
+            return
+        if self.allow_changed_data:
+            log.warning("the data set changed since the run started; trials from before and after are ranked "
+                        "together")
+            return
+        self.writer.close()
+        raise DataError(
+            f"the data set {self.config.dataset!r} is not the one this run started with (its contents changed: "
+            f"fingerprint {self.data.fingerprint()} instead of {recorded}); trials on different data cannot be "
+            "ranked together: start a new run, or resume with --allow-changed-data if you mean it")
 
     def _start_session(self, resume: bool) -> None:
         cfg, log_ = self.config, self.log
@@ -443,7 +482,7 @@ class Engine:
         self.strategy_done = False
         self.warned_replay = False
         self._since_generation: list[Trial] = []
-        self._last_snapshot = self._last_checkpoint = self._last_live = time.monotonic()
+        self._last_snapshot = self._last_checkpoint = self._last_live = self._last_sync = time.monotonic()
         self._trials_at_checkpoint = len(log_.trials)
         for trial in log_.sorted_trials():
             self._remember(trial)
@@ -474,6 +513,10 @@ class Engine:
             self.told, self.asked = int(snap["told"]), int(snap["asked"])
             self.state.generation = int(snap.get("generation", 0))
         self.planned = sum(1 for t in log_.trials.values() if t.trial_id < self.asked and prescreen.evaluated(t))
+        if self.pruner is not None:  # the pruner holds what the trials told so far taught it
+            for tid in range(self.told):
+                if tid in log_.trials and not log_.trials[tid].meta.get("final"):
+                    self.pruner.tell(log_.trials[tid])
         for tid in range(self.told, self.asked):
             if tid in log_.trials:
                 self.finished[tid] = log_.trials[tid]
@@ -548,6 +591,8 @@ class Engine:
             trial = self.finished.pop(self.told)
             generation = self.strategy.generation
             self._call_strategy(self.strategy.tell, trial)
+            if self.pruner is not None and not trial.meta.get("final"):
+                self.pruner.tell(trial)
             self.told += 1
             if not trial.meta.get("final"):
                 self._since_generation.append(trial)
@@ -601,7 +646,7 @@ class Engine:
         self.asked += 1
         recorded = self.log.trials.get(tid) or self.log.pending.get(tid)
         pending = PendingTrial(tid, proposal.arch, trial_seed(self.config.seed, tid), proposal.protocol,
-                               dict(proposal.meta))
+                               dict(proposal.meta), self.pruner.rule() if self.pruner and not final else None)
         if final:
             pending.meta["final"] = True
         if recorded is not None and recorded.arch != proposal.arch and not self.warned_replay:
@@ -660,7 +705,8 @@ class Engine:
             if self.config.time_budget is not None:
                 deadline = time.time() + max(0.0, self.config.time_budget - self.state.elapsed())
             self.state.in_flight[tid] = pending
-            self.executor.submit(EvaluationTask(tid, pending.arch, pending.seed, pending.protocol, deadline))
+            context = {"rule": pending.rule} if pending.rule is not None else {}
+            self.executor.submit(EvaluationTask(tid, pending.arch, pending.seed, pending.protocol, deadline, context))
             self.manager.hook.snas_trial_started(run=self.state, trial=pending)
             self._write_live()
 
@@ -693,16 +739,23 @@ class Engine:
         self._complete(trial, result.weights)
         for twin in self.twins.pop(tid, []):
             self._complete(_cached(self.pending[twin], trial))
-        self._write_live(force=True)
+        self._write_live()
 
     def _complete(self, trial: Trial, weights: dict[str, Any] | None = None) -> None:
         """Make a finished trial durable, account for it, and queue it to be told."""
         tid = trial.trial_id
         keep = weights is not None and better(trial, self.state.best)
+        now = time.monotonic()
+        # Written before it is told: a killed process (SIGKILL included) loses nothing finished. Synced
+        # to the disk too (against power loss) unless trials are so short that a sync each would cost
+        # more than the trial: then at least once a second.
+        sync = trial.duration >= SYNC_EACH_TRIAL_ABOVE or now - self._last_sync >= SYNC_INTERVAL
         with self._critical_section():
             if keep:
                 self.writer.write_weights(tid, weights)
-            self._record([{"kind": "trial", "trial": trial.to_record(), "weights": keep}], durable=True)
+            self._record([{"kind": "trial", "trial": trial.to_record(), "weights": keep}], durable=sync)
+            if not sync:
+                self.writer.flush()
             self.log.add_trial(trial, keep)
         self.pending.pop(tid, None)
         self._remember(trial)
@@ -764,21 +817,30 @@ class Engine:
             self.config.time_budget = time_budget
 
     def _close(self, status: str) -> None:
-        """Stop workers, record the final status, fold everything into run.h5."""
+        """Stop workers, record the final status, fold everything into run.h5.
+
+        Best effort when the run failed (a full disk, say): what cannot be
+        written is left to the journal already on disk, so the error that
+        ended the run is the one the user sees.
+        """
         self._closing = True
         self.state.status = status
         with contextlib.suppress(Exception):
             if self.state.in_flight:
                 self.executor.cancel()
-        self.executor.close()
+        with contextlib.suppress(Exception):
+            self.executor.close()
         self.state.in_flight.clear()
         self.state.progress.clear()
-        if status != "failed":
-            with contextlib.suppress(Exception):
+        try:
+            if status != "failed":
                 self._snapshot()
-        self._record([{"kind": "status", "status": status, "elapsed": self.state.elapsed()}], durable=True)
-        self._checkpoint()
-        self._write_live(force=True)
+            self._record([{"kind": "status", "status": status, "elapsed": self.state.elapsed()}], durable=True)
+            self._checkpoint()
+            self._write_live(force=True)
+        except Exception:
+            if status != "failed":
+                raise
 
     def _write_best_json(self, trial: Trial) -> None:
         target = self.writer.folder / "best_architecture.json"
@@ -808,12 +870,14 @@ def run_search(
     manager: PluginManager | None = None,
     observers: list[Any] = (),
     stop: threading.Event | None = None,
+    allow_changed_data: bool = False,
 ) -> "RunResult":
     """Run (or resume) the search described by ``config``, writing the run folder of ``path``."""
     manager = manager or get_plugin_manager()
     registered = [manager.register(o) for o in observers]
     try:
-        return Engine(config, manager, stop=stop).run(Path(path), resume=resume)
+        return Engine(config, manager, stop=stop, allow_changed_data=allow_changed_data).run(Path(path),
+                                                                                              resume=resume)
     finally:
         for name in registered:
             manager.unregister(name=name)

@@ -140,6 +140,18 @@ def snas_register_exporters() -> list[type]:
 
 
 @hookspec
+def snas_register_pruners() -> list[type]:
+    """Return pruner classes (subclasses of :class:`snas.Pruner`).
+
+    Instantiated as ``cls(options)`` in the driver (where ``tell`` and
+    ``rule`` run) and in every process that evaluates trials (where
+    ``prune`` runs, from the trial's :func:`snas.current_trial` reports).
+    ``rule()`` must depend only on the trials told so far, so that a run
+    prunes the same trials on every executor and after a resume.
+    """
+
+
+@hookspec
 def snas_register_commands(cli: Any) -> None:
     """Add commands to the ``snas`` command line.
 

@@ -102,17 +102,22 @@ class PendingTrial:
     seed: int
     protocol: str = "full"
     meta: dict[str, Any] = attrs.field(factory=dict)
+    #: the run's pruner's rule for this trial (see :class:`Pruner`), fixed when it was proposed
+    rule: Any = None
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-able form stored in the run file."""
-        return {"trial_id": self.trial_id, "architecture": self.arch.to_dict(), "seed": self.seed,
-                "protocol": self.protocol, "meta": self.meta}
+        record = {"trial_id": self.trial_id, "architecture": self.arch.to_dict(), "seed": self.seed,
+                  "protocol": self.protocol, "meta": self.meta}
+        if self.rule is not None:
+            record["rule"] = self.rule
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "PendingTrial":
         """The inverse of :meth:`to_record`."""
         return cls(int(record["trial_id"]), Architecture.from_dict(record["architecture"]), int(record["seed"]),
-                   str(record.get("protocol", "full")), dict(record.get("meta") or {}))
+                   str(record.get("protocol", "full")), dict(record.get("meta") or {}), record.get("rule"))
 
 
 @attrs.define
@@ -544,6 +549,45 @@ class Executor(Component, abc.ABC):
         """Release workers; called once when the run ends, also after an error. No process may be left behind."""
 
 
+class Pruner(Component, abc.ABC):
+    """Stops trials that are behind, from the progress they report (like Optuna's pruners, Ray Tune's ASHA).
+
+    A pruner works in two halves, so that pruning is deterministic and needs
+    no round trip between processes. In the driver, the engine tells it each
+    finished trial in trial-id order (:meth:`tell`) and, when it numbers a
+    new proposal, asks for the :meth:`rule` that trial will be held to — a
+    JSON-able value computed from exactly the trials told so far, recorded
+    with the proposal and sent with the task. In the process that evaluates
+    the trial, each :meth:`snas.TrialContext.report` carrying ``metric`` is
+    checked with :meth:`prune`; once it says so, ``should_stop()`` returns
+    ``"pruned"`` and the evaluator returns what it has with that status.
+    """
+
+    #: the reported metric the pruner watches, and whether larger is better
+    metric: str = "val_acc"
+    maximize: bool = True
+
+    def __init__(self, options: Any):
+        self.options = options
+        self.metric = getattr(options, "metric", type(self).metric)
+        self.maximize = getattr(options, "maximize", type(self).maximize)
+
+    @abc.abstractmethod
+    def tell(self, trial: Trial) -> None:
+        """A finished trial (driver process), in trial-id order; its ``curves[self.metric]`` holds its progress."""
+
+    @abc.abstractmethod
+    def rule(self) -> Any:
+        """The rule a trial proposed now is held to (driver process); JSON-able, ``None`` for "never prune"."""
+
+    @abc.abstractmethod
+    def prune(self, rule: Any, step: int, value: float) -> bool:
+        """Whether a trial held to ``rule`` should stop at ``step`` (any process).
+
+        ``value`` is the trial's best reported value of :attr:`metric` so far.
+        """
+
+
 class Exporter(Component, abc.ABC):
     """Writes a trained model in a deployable format and checks the result."""
 
@@ -596,4 +640,5 @@ def component_kinds() -> Iterable[tuple[str, type]]:
         ("evaluator", Evaluator),
         ("executor", Executor),
         ("exporter", Exporter),
+        ("pruner", Pruner),
     )

@@ -39,6 +39,7 @@ REGISTRATION_HOOKS = {
     "evaluator": "snas_register_evaluators",
     "executor": "snas_register_executors",
     "exporter": "snas_register_exporters",
+    "pruner": "snas_register_pruners",
 }
 
 _reported_failures: set[tuple[str, str]] = set()
@@ -213,6 +214,9 @@ class PluginManager:
     def get_executor(self, name: str) -> type:
         """The executor class called ``name``."""
         return self.get("executor", name)
+
+    def get_pruner(self, name: str) -> type:
+        return self.get("pruner", name)
 
     def get_exporter(self, name: str) -> type:
         """The exporter class called ``name``."""

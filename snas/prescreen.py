@@ -56,7 +56,7 @@ def screen(engine: Any, proposals: list[Proposal], first_id: int) -> list[Propos
     if keep_count(len(proposals), cfg.prescreen_keep) >= len(proposals):
         return proposals
     evaluator = _proxy(engine)
-    _, data, families, device = engine.job.prepare()
+    _, data, families, device, _ = engine.job.prepare()
     scores: list[float] = []
     for i, p in enumerate(proposals):
         try:

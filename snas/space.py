@@ -55,16 +55,24 @@ class Architecture:
 
     family: str
     params: Mapping[str, Any] = attrs.field(converter=_freeze_params, factory=dict)
+    _memo: dict = attrs.field(init=False, factory=dict, repr=False)  # canonical form and fingerprint, once
 
     def canonical(self) -> str:
         """The canonical JSON encoding: sorted keys, no whitespace, lists for tuples."""
-        payload = {"family": self.family, "params": {k: _jsonable(v) for k, v in self.params.items()}}
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        text = self._memo.get("canonical")
+        if text is None:
+            payload = {"family": self.family, "params": {k: _jsonable(v) for k, v in self.params.items()}}
+            text = self._memo["canonical"] = json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                                        allow_nan=False)
+        return text
 
     @property
     def fingerprint(self) -> str:
         """A stable 16-hex-digit hash of :meth:`canonical`, the same on every machine."""
-        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:16]
+        fp = self._memo.get("fingerprint")
+        if fp is None:
+            fp = self._memo["fingerprint"] = hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:16]
+        return fp
 
     def replace(self, **changes: Any) -> "Architecture":
         """A copy with some parameters changed."""

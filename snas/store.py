@@ -522,6 +522,21 @@ class RunLocked(RunFileError):
     """Another process is writing this run."""
 
 
+class RunWriteError(RunFileError):
+    """The run folder could not be written (disk full, file too large, permissions); what was written is intact."""
+
+
+@contextlib.contextmanager
+def _writing(folder: Path, what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise RunWriteError(
+            f"could not write {what} in {folder}: {reason}; the run is intact up to its last recorded trial "
+            f"— free space (or fix the cause) and continue it with `snas resume {folder}`") from None
+
+
 class RunWriter:
     """Writes one run folder; only one process at a time (``run.lock``).
 
@@ -568,8 +583,8 @@ class RunWriter:
 
     @classmethod
     def create(cls, folder: str | Path, *, run_name: str, config: Mapping[str, Any], plugins: Mapping[str, Any],
-               data_info: Mapping[str, Any]) -> "RunWriter":
-        """Start a new run in ``folder``; refuses a folder that already holds a run.
+               data_info: Mapping[str, Any]) -> tuple["RunWriter", RunLog]:
+        """Start a new run in ``folder``: the writer and the (empty) run; refuses a folder that holds a run.
 
         The first file written is a complete ``run.h5`` (renamed into place),
         so a run killed at any moment after it can be resumed.
@@ -593,7 +608,7 @@ class RunWriter:
         except BaseException:
             writer.close()
             raise
-        return writer
+        return writer, log
 
     @classmethod
     def open(cls, path: str | Path) -> tuple["RunWriter", RunLog]:
@@ -667,24 +682,27 @@ class RunWriter:
             return
         data = b"".join(self._buffer)
         view = memoryview(data)
-        while view:
-            written = os.write(self._journal_fd, view)
-            view = view[written:]
-            self.journal_bytes += written
-            self._buffer = [bytes(view)] if view else []
+        with _writing(self.folder, "the journal"):
+            while view:
+                written = os.write(self._journal_fd, view)
+                view = view[written:]
+                self.journal_bytes += written
+                self._buffer = [bytes(view)] if view else []
         self._buffer = []
 
     def sync(self) -> None:
         """Write and make durable everything appended so far."""
         self.flush()
         if self._journal_fd is not None:
-            _sync(self._journal_fd)
+            with _writing(self.folder, "the journal"):
+                _sync(self._journal_fd)
 
     def write_weights(self, trial_id: int, weights: Mapping[str, Any]) -> None:
         """Write ``weights/<trial_id>.h5`` atomically and durably (before the journal names it)."""
         folder = self.folder / WEIGHTS_DIR
-        folder.mkdir(exist_ok=True)
-        _atomic_write(folder / f"{trial_id}.h5", _h5_image(lambda f: write_weights(f, weights)))
+        with _writing(self.folder, f"the weights of trial {trial_id}"):
+            folder.mkdir(exist_ok=True)
+            _atomic_write(folder / f"{trial_id}.h5", _h5_image(lambda f: write_weights(f, weights)))
 
     def drop_weights(self, trial_ids: Iterable[int]) -> None:
         """Delete weight files that no record needs any more."""
@@ -737,14 +755,15 @@ class RunWriter:
                 for tid, state in sorted(weights.items()):
                     write_weights(group.create_group(str(tid)), state)
 
-        _atomic_write(self.path, _h5_image(build))
+        with _writing(self.folder, "the checkpoint run.h5"):
+            _atomic_write(self.path, _h5_image(build))
         log.journal_offset = offset
         log.checkpoint_weights = set(weights)
 
     def close(self) -> None:
         """Close the journal and release the lock."""
         if self._journal_fd is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, RunFileError):
                 self.sync()
             os.close(self._journal_fd)
             self._journal_fd = None

@@ -37,11 +37,15 @@ class TrialContext:
 
     def __init__(self, trial_id: int = -1, *, deadline: float | None = None,
                  on_progress: Callable[[TrialProgress], None] | None = None,
-                 stop_requested: Callable[[], bool] | None = None):
+                 stop_requested: Callable[[], bool] | None = None, pruner: Any = None, rule: Any = None):
         self.trial_id = trial_id
         self.deadline = deadline
         self._on_progress = on_progress
         self._stop_requested = stop_requested
+        self._pruner = pruner if rule is not None else None
+        self._rule = rule
+        self.pruned_at: int | None = None
+        self._best: float | None = None
         self.last: TrialProgress | None = None
 
     def report(self, phase: str, step: int | None = None, total: int | None = None, **metrics: float) -> None:
@@ -49,6 +53,14 @@ class TrialContext:
         progress = TrialProgress(self.trial_id, phase, step, total,
                                  {k: float(v) for k, v in metrics.items()}, time.time())
         self.last = progress
+        pruner = self._pruner
+        if pruner is not None and self.pruned_at is None and step is not None and pruner.metric in metrics:
+            value = float(metrics[pruner.metric])
+            if self._best is not None:
+                value = max(value, self._best) if pruner.maximize else min(value, self._best)
+            self._best = value  # the pruner judges the best value so far
+            if pruner.prune(self._rule, step, value):
+                self.pruned_at = step
         if self._on_progress is not None:
             self._on_progress(progress)
 
@@ -56,9 +68,13 @@ class TrialContext:
         """The status to stop with now, or ``None`` to go on.
 
         ``"cut_short"``: the run's time budget is over or the run is
-        stopping; return the result so far (partial curves, the score of the
-        best epoch) with that status. Cheap enough to call after every batch.
+        stopping; ``"pruned"``: the run's pruner found the trial behind at
+        its last report. Return the result so far (partial curves, the score
+        of the best epoch) with that status. Cheap enough to call after every
+        batch.
         """
+        if self.pruned_at is not None:
+            return "pruned"
         if self.deadline is not None and time.time() >= self.deadline:
             return "cut_short"
         if self._stop_requested is not None and self._stop_requested():

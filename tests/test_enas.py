@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import snas
+
 import json
 
 import numpy as np
@@ -98,8 +100,8 @@ def _enas(manager, seed=0, **opts):
 def test_enas_phase_is_deterministic_and_state_round_trips(manager, digits):
     a, b = _enas(manager, batch_size=3), _enas(manager, batch_size=3)
     for s in (a, b):
-        s.bind(digits, torch.device("cpu"))
-    pa, pb = a.ask(), b.ask()
+        s.setup(snas.StrategyContext(digits, torch.device("cpu")))
+    pa, pb = a.ask_batch(), b.ask_batch()
     # a resumed run that reruns the phase gets the same ranking
     assert [p.arch for p in pa] == [p.arch for p in pb] and len(pa) == 3
     assert [p.meta["shared_accuracy"] for p in pa] == sorted((p.meta["shared_accuracy"] for p in pa), reverse=True)
@@ -108,23 +110,23 @@ def test_enas_phase_is_deterministic_and_state_round_trips(manager, digits):
     c = _enas(manager, seed=5, batch_size=3)
     c.load_state_dict(state)
     trials = [Trial(i, p.arch, "ok", 0.5 + 0.1 * i, duration=2.0, meta=dict(p.meta)) for i, p in enumerate(pa)]
-    a.tell(trials)
-    c.tell(trials)
-    assert a.ask() == [] and c.ask() == []  # final_count=3 proposed: finished
+    a.tell_batch(trials)
+    c.tell_batch(trials)
+    assert a.ask_batch() == [] and c.ask_batch() == []  # final_count=3 proposed: finished
     assert a.progress() == c.progress()
     assert a.progress()["scratch_seconds_for_ranked"] == pytest.approx(2.0 * a.progress()["architectures_ranked"])
 
 
 def test_enas_proposes_one_ranked_architecture_per_batch(manager, digits):
     strategy = _enas(manager, final_count=2)
-    strategy.bind(digits, torch.device("cpu"))
-    first = strategy.ask()
-    strategy.tell([Trial(0, first[0].arch, "ok", 0.7, duration=1.0, meta=dict(first[0].meta))])
+    strategy.setup(snas.StrategyContext(digits, torch.device("cpu")))
+    first = strategy.ask_batch()
+    strategy.tell_batch([Trial(0, first[0].arch, "ok", 0.7, duration=1.0, meta=dict(first[0].meta))])
     assert strategy.progress()["trained_from_scratch"] == 1  # recorded even if the budget ends here
-    second = strategy.ask()
+    second = strategy.ask_batch()
     assert [p.meta["rank"] for p in first + second] == [0, 1]
-    strategy.tell([Trial(1, second[0].arch, "ok", 0.6, duration=1.0, meta=dict(second[0].meta))])
-    assert strategy.ask() == []
+    strategy.tell_batch([Trial(1, second[0].arch, "ok", 0.6, duration=1.0, meta=dict(second[0].meta))])
+    assert strategy.ask_batch() == []
 
 
 def test_enas_without_a_supernet_family_says_so(manager, digits):
@@ -133,9 +135,9 @@ def test_enas_without_a_supernet_family_says_so(manager, digits):
     cls = manager.get_strategy("enas")
     space = JointSpace({"nb201": manager.get_family("nb201").space()}, max_level=1)
     strategy = cls(space, cls.Options(), np.random.default_rng(0))
-    strategy.bind(digits, torch.device("cpu"))
+    strategy.setup(snas.StrategyContext(digits, torch.device("cpu")))
     with pytest.raises(ConfigError, match="supernet"):
-        strategy.ask()
+        strategy.ask_batch()
 
 
 @pytest.mark.slow
@@ -147,9 +149,5 @@ def test_enas_end_to_end_on_digits(tmp_path):
                          strategy_options={"shared_epochs": 1, "controller_steps": 3, "controller_sample_count": 5,
                                            "supernet_max_width": 32})
     assert len(result.trials) == 2 and result.best.score > 0.1
-    from snas.store import RunStore
-
-    store = RunStore.open(tmp_path / "run" / "run.h5")
-    progress = store.generations()[0]["progress"]
-    store.close()
+    progress = snas.load_run(tmp_path / "run").generations[0]["progress"]
     assert progress["shared_phase_seconds"] > 0 and progress["shared_vs_scratch_ratio"] > 0

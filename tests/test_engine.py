@@ -1,10 +1,12 @@
-"""The engine end to end on real data: results, failures, cache, budgets, stops."""
+"""The engine end to end: results, failures, cache, budgets, the window, stops, determinism."""
 
 from __future__ import annotations
 
-import json
 import math
+import os
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,32 @@ import torch
 from torch import nn
 
 import snas
-from snas import Architecture, Choice, NetworkFamily, Proposal, SearchSpace, Strategy, hookimpl
+from snas import Architecture, BatchStrategy, Choice, NetworkFamily, Proposal, SearchSpace, hookimpl
+
+
+def nb201_table() -> Path:
+    """The NAS-Bench-201 table under $SNAS_TEST_DATA (default ../shared/data); skip, or fail under CI, if absent."""
+    root = Path(os.environ.get("SNAS_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    path = root / "nb201" / "nb201.csv.gz"
+    if not path.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: CI must run the NAS-Bench-201 tests on the real table")
+        pytest.skip(f"NAS-Bench-201 table not found at {path} (set SNAS_TEST_DATA)")
+    return path
+
+
+def nb201_search(tmp_path: Path, name: str, strategy: str = "random", budget: int = 30, **kwargs):
+    """A search of table lookups: fast, and the same numbers on every executor."""
+    table = str(nb201_table())
+    evaluator_options = {"table_path": table, **kwargs.pop("evaluator_options", {})}
+    return snas.search("nb201_table", strategy, budget=budget, seed=kwargs.pop("seed", 3),
+                       run_dir=tmp_path / name, evaluator="nb201", network_types=["nb201"],
+                       evaluator_options=evaluator_options, dataset_options={"dataset": "cifar10"},
+                       config={"max_complexity": 3, **kwargs.pop("config", {})}, **kwargs)
+
+
+def signature(result) -> list[tuple]:
+    return [(t.trial_id, t.fingerprint, t.status, t.score, t.cached_from) for t in result.trials]
 
 
 class Flaky(NetworkFamily):
@@ -43,7 +70,7 @@ class NaNNet(nn.Module):
         return torch.full((x.shape[0], self.n), float("nan")) * self.w
 
 
-class Scripted(Strategy):
+class Scripted(BatchStrategy):
     """Proposes a fixed list of (width, protocol) batches, for engine tests."""
 
     name = "scripted"
@@ -54,13 +81,13 @@ class Scripted(Strategy):
         self.step = 0
         self.told = []
 
-    def ask(self):
+    def ask_batch(self):
         if self.step >= len(self.batches):
             return []
         return [Proposal(Architecture("flaky", {"width": w, "learning_rate": 0.01, "optimizer": "adam"}), protocol=p)
                 for w, p in self.batches[self.step]]
 
-    def tell(self, trials):
+    def tell_batch(self, trials):
         self.told.append([(t.trial_id, t.status) for t in trials])
         self.step += 1
 
@@ -119,6 +146,7 @@ def test_default_search_on_digits_finds_an_accurate_model(tmp_path):
     again = snas.load_run(tmp_path / "run" / "run.h5")
     assert [t.fingerprint for t in again.trials] == [t.fingerprint for t in result.trials]
     assert again.generations and again.generations[0]["trials"] == [0, 1, 2, 3]
+    assert [t.trial_id for t in again.front] == [best.trial_id]  # one objective: the front is the best
 
 
 def test_failures_are_recorded_and_the_search_goes_on(tmp_path, test_plugins):
@@ -135,6 +163,14 @@ def test_identical_architectures_are_trained_once(tmp_path, test_plugins):
     assert [t.cached_from for t in result.trials] == [None, None, 0, 1]
     assert result.trials[2].score == result.trials[0].score
     assert result.status == "finished"  # cache hits do not use up the trial budget
+
+
+def test_a_twin_of_a_trial_in_flight_waits_for_its_result(tmp_path, test_plugins):
+    # with a window of 3, the second 32 is proposed while the first is still queued or running
+    result = _run(tmp_path, [[(32, "full"), (32, "full"), (64, "full")]], config={"max_in_flight": 3})
+    assert [t.cached_from for t in result.trials] == [None, 0, None]
+    assert result.trials[1].score == result.trials[0].score
+    assert sum(t.duration > 0 for t in result.trials) == 2  # trained twice, not three times
 
 
 def test_fast_protocol_winners_are_retrained_in_full(tmp_path, test_plugins):
@@ -156,12 +192,14 @@ def test_interrupt_keeps_finished_trials_and_resume_completes(tmp_path, test_plu
             if StopAfterTwo.count == 2:
                 raise KeyboardInterrupt
 
-    result = _run(tmp_path, [[(32, "full"), (64, "full"), (13, "full")]], observers=[StopAfterTwo()])
+    result = _run(tmp_path, [[(32, "full"), (64, "full"), (13, "full")]], observers=[StopAfterTwo()],
+                  config={"max_in_flight": 3})
     assert result.status == "interrupted" and len(result.trials) == 2
+    assert [p.trial_id for p in result.pending] == [2]  # proposed, not run: resume runs it
     resumed = snas.resume(tmp_path / "run" / "run.h5")
     assert resumed.status == "finished"
     assert [t.trial_id for t in resumed.trials] == [0, 1, 2]
-    assert resumed.trials[2].status == "failed"
+    assert resumed.trials[2].status == "failed" and not resumed.pending
 
 
 def test_time_budget_stops_the_run(tmp_path, test_plugins):
@@ -176,6 +214,15 @@ def test_time_budget_stops_the_run(tmp_path, test_plugins):
     assert 1 <= len(result.trials) < 4
 
 
+def test_a_trial_running_at_the_deadline_is_cut_short(tmp_path):
+    start = time.monotonic()
+    result = nb201_search(tmp_path, "cut", budget=50, time_budget=1.0, evaluator_options={"sleep_seconds": 0.4})
+    assert time.monotonic() - start < 8
+    assert result.status == "budget_exhausted"
+    assert result.trials[-1].status == "cut_short" and result.trials[-1].score is None
+    assert all(t.status == "ok" for t in result.trials[:-1]) and result.best.status == "ok"
+
+
 def test_bad_options_fail_before_anything_runs(tmp_path):
     with pytest.raises(snas.ConfigError, match="unknown option.*populaton_size.*population_size"):
         snas.search(strategy_options={"populaton_size": 3}, run_dir=tmp_path / "r")
@@ -183,10 +230,15 @@ def test_bad_options_fail_before_anything_runs(tmp_path):
         snas.search(strategy_options={"population_size": "many"}, run_dir=tmp_path / "r")
     with pytest.raises(snas.UnknownPluginError, match="unknown family 'transformer'"):
         snas.search(network_types=["transformer"], run_dir=tmp_path / "r")
-    with pytest.raises(snas.ConfigError, match="CUDA is not available|cuda"):
-        if torch.cuda.is_available():
-            raise snas.ConfigError("cuda present: nothing to check")
-        snas.search(device="cuda:0", run_dir=tmp_path / "r")
+    with pytest.raises(snas.ConfigError, match="objective"):
+        snas.search(config={"objectives": ["params:smallest"]}, run_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_asking_for_a_gpu_that_is_not_there_fails_before_anything_runs(tmp_path):
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last device, on any machine
+    with pytest.raises(snas.ConfigError, match="CUDA is not available|only .* CUDA device"):
+        snas.search(device=missing, run_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 
@@ -205,3 +257,110 @@ def test_complexity_cap_defaults_to_the_level_the_families_need(tmp_path, manage
     assert cap(network_types=["cnn"], max_complexity=3) == 3
     with pytest.raises(snas.InvalidArchitecture, match="available at complexity level 1"):
         cap(network_types=["resnet"], max_complexity=1)
+
+
+# -- the window and determinism ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_proposals_depend_on_the_window_not_on_the_executor(tmp_path):
+    """The same seed and window give the same trials inline and on two worker processes."""
+    for strategy, options in (("random", {}), ("evolutionary", {"aging": True, "population_size": 8,
+                                                                "generations": 40, "single_mutation": True})):
+        inline = nb201_search(tmp_path, f"{strategy}-inline", strategy, budget=24, strategy_options=options,
+                              config={"max_in_flight": 3})
+        pooled = nb201_search(tmp_path, f"{strategy}-pool", strategy, budget=24, strategy_options=options,
+                              executor="process", num_workers=2, config={"max_in_flight": 3},
+                              evaluator_options={"sleep_seconds": 0.01})
+        assert signature(inline) == signature(pooled)
+        assert inline.best.trial_id == pooled.best.trial_id
+        narrow = nb201_search(tmp_path, f"{strategy}-narrow", strategy, budget=24, strategy_options=options)
+        if strategy == "evolutionary":  # a narrower window lets children see more results: other trials
+            assert signature(narrow) != signature(inline)
+
+
+@pytest.mark.slow
+def test_real_training_is_identical_inline_and_on_two_workers(tmp_path):
+    kwargs = dict(network_types=["mlp"], budget=6, seed=11, strategy_options={"aging": True, "population_size": 3},
+                  evaluator_options={"max_epochs": 3, "patience": None, "full_metrics": False},
+                  config={"max_in_flight": 2, "threads_per_trial": 1})
+    inline = snas.search(run_dir=tmp_path / "inline", **kwargs)
+    pooled = snas.search(run_dir=tmp_path / "pool", executor="process", num_workers=2, **kwargs)
+    assert signature(inline) == signature(pooled)
+    assert [t.metrics["test_accuracy"] for t in inline.trials] == [t.metrics["test_accuracy"] for t in pooled.trials]
+
+
+def test_progress_inside_trials_reaches_observers(tmp_path):
+    reports = []
+
+    class Watch:
+        @hookimpl
+        def snas_trial_progress(self, run, progress):
+            reports.append((progress.trial_id, progress.step, progress.total, progress.trial_id in run.in_flight))
+
+    nb201_search(tmp_path, "inline", "random", budget=2, evaluator_options={"sleep_seconds": 0.04},
+                 observers=[Watch()])
+    assert sorted(reports) == [(t, s, 4, True) for t in (0, 1) for s in (1, 2, 3, 4)]
+
+
+@pytest.mark.slow
+def test_two_workers_keep_two_trials_in_flight_and_relay_their_progress(tmp_path):
+    in_flight, reports = [], []
+
+    class Watch:
+        @hookimpl
+        def snas_trial_started(self, run, trial):
+            in_flight.append(len(run.in_flight))
+
+        @hookimpl
+        def snas_trial_progress(self, run, progress):
+            reports.append((progress.trial_id, progress.step, progress.total, progress.trial_id in run.in_flight))
+
+    nb201_search(tmp_path, "busy", "random", budget=6, executor="process", num_workers=2,
+                 evaluator_options={"sleep_seconds": 0.2}, observers=[Watch()])
+    assert max(in_flight) == 2
+    assert sorted(reports) == [(t, s, 4, True) for t in range(6) for s in (1, 2, 3, 4)]
+
+
+# -- stopping from outside -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_stop_event_from_another_thread_keeps_finished_trials_and_resume_goes_on(tmp_path):
+    stop = threading.Event()
+
+    class StopAfterThree:
+        @hookimpl
+        def snas_trial_finished(self, run, trial):
+            if len(run.trials) == 3:
+                threading.Timer(0.05, stop.set).start()
+
+    options = {"aging": True, "population_size": 6, "generations": 30, "single_mutation": True}
+    stopped = nb201_search(tmp_path, "stopped", "evolutionary", budget=16, strategy_options=options, stop=stop,
+                           executor="process", num_workers=2, config={"max_in_flight": 2},
+                           evaluator_options={"sleep_seconds": 0.2}, observers=[StopAfterThree()])
+    assert stopped.status == "interrupted" and 3 <= len(stopped.trials) < 16
+    finished = {t.trial_id for t in stopped.trials}
+    assert stopped.pending and all(p.trial_id not in finished for p in stopped.pending)
+    resumed = snas.resume(tmp_path / "stopped")
+    whole = nb201_search(tmp_path, "whole", "evolutionary", budget=16, strategy_options=options,
+                         config={"max_in_flight": 2})
+    assert signature(resumed) == signature(whole)
+
+
+# -- the run file ------------------------------------------------------------------------
+
+
+def test_the_run_folder_grows_linearly(tmp_path):
+    result = nb201_search(tmp_path, "big", "random", budget=600)
+    folder = tmp_path / "big"
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert len(result.trials) == 600
+    assert size / 600 < 5000, f"{size / 600:.0f} bytes per trial"
+
+
+def test_resume_of_a_finished_run_with_a_larger_budget_goes_on(tmp_path):
+    first = nb201_search(tmp_path, "grow", "random", budget=10)
+    more = snas.resume(tmp_path / "grow", max_trials=15)
+    whole = nb201_search(tmp_path, "whole", "random", budget=15)
+    assert len(first.trials) == 10 and signature(more) == signature(whole)

@@ -11,7 +11,7 @@ import pytest
 import snas
 from snas import Architecture, ConfigError, JointSpace, Trial
 from snas.config import make_options
-from snas_plugins.commands.benchmark import preset, run_direct
+from snas_plugins.commands.benchmark import preset, run_engine
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options
 from snas_plugins.families.nb201 import EDGE_NAMES, OPS, make_cell
 from snas_plugins.strategies.evolutionary import Evolutionary, EvolutionaryOptions, entropy, population_entropy
@@ -40,15 +40,26 @@ def answer(proposals, first_id: int, score=synthetic_score) -> list[Trial]:
     return [Trial(first_id + i, p.arch, "ok", score(p.arch), protocol=p.protocol) for i, p in enumerate(proposals)]
 
 
+def ask(strategy: Evolutionary, n: int = 10**6) -> list:
+    """What the engine would get with ``n`` free places (a whole batch in generational mode)."""
+    return strategy.ask(n)
+
+
+def tell(strategy: Evolutionary, trials: list[Trial]) -> None:
+    for trial in trials:
+        strategy.tell(trial)
+
+
 def drive(strategy: Evolutionary, generations: int, first_id: int = 0, score=synthetic_score):
-    """Run ask/tell for ``generations`` batches; the proposals' fingerprints per batch."""
+    """Run ask/tell for ``generations`` steps, as the engine with a window of one does; the
+    proposals' fingerprints per step (a batch in generational mode, one trial in steady state)."""
     seen = []
     for _ in range(generations):
-        proposals = strategy.ask()
+        proposals = strategy.ask(1 if strategy.steady else 10**6)
         if not proposals:
             break
         seen.append([p.arch.fingerprint for p in proposals])
-        strategy.tell(answer(proposals, first_id, score))
+        tell(strategy, answer(proposals, first_id, score))
         first_id += len(proposals)
     return seen, first_id
 
@@ -172,25 +183,25 @@ def test_mutation_rate_changes_more_parameters(nb201_space):
 
 def test_aging_removes_the_oldest_not_the_worst(nb201_space):
     strategy = make(nb201_space, aging=True, population_size=4, generations=10)
-    first = strategy.ask()
+    first = ask(strategy)
     assert len(first) == 4
     scores = iter([0.9, 0.1, 0.2, 0.3])  # the oldest member is the best
-    strategy.tell(answer(first, 0, lambda _a: next(scores)))
-    child = strategy.ask()
-    assert len(child) == 1  # regularized evolution: one child per step
-    strategy.tell(answer(child, 4, lambda _a: 0.0))  # and the child is the worst
+    tell(strategy, answer(first, 0, lambda _a: next(scores)))
+    child = ask(strategy, 1)
+    assert len(child) == 1  # regularized evolution: one child per free place
+    tell(strategy, answer(child, 4, lambda _a: 0.0))  # and the child is the worst
     ids = [m["trial_id"] for m in strategy.population]
     assert ids == [1, 2, 3, 4]
 
 
 def test_generational_mode_keeps_the_elites(nb201_space):
     strategy = make(nb201_space, population_size=4, elite_size=1, generations=10)
-    first = strategy.ask()
+    first = ask(strategy)
     scores = iter([0.9, 0.1, 0.2, 0.3])
-    strategy.tell(answer(first, 0, lambda _a: next(scores)))
-    children = strategy.ask()
+    tell(strategy, answer(first, 0, lambda _a: next(scores)))
+    children = ask(strategy)
     assert len(children) == 3
-    strategy.tell(answer(children, 4, lambda _a: 0.0))
+    tell(strategy, answer(children, 4, lambda _a: 0.0))
     assert sorted(m["trial_id"] for m in strategy.population) == [0, 4, 5, 6]
 
 
@@ -215,12 +226,12 @@ def test_progressive_levels_rise_over_the_generations(mixed_space):
     assert [strategy.level_at(g) for g in range(6)] == [1, 1, 2, 2, 3, 3]
     levels = []
     for _ in range(6):
-        proposals = strategy.ask()
+        proposals = ask(strategy)
         level = proposals[0].meta["level"]
         levels.append(level)
         for p in proposals:
             mixed_space.validate(p.arch, level)
-        strategy.tell(answer(proposals, 0))
+        tell(strategy, answer(proposals, 0))
         assert strategy.progress()["level"] == level
     assert levels == [1, 1, 2, 2, 3, 3]
     # level 1 allows at most 3 layers and no batch norm; the full space far more
@@ -238,9 +249,9 @@ def test_fast_protocol_for_the_first_generations(nb201_space):
     strategy = make(nb201_space, generations=5, fast_generations=2, population_size=4, elite_size=1)
     protocols = []
     for g in range(5):
-        proposals = strategy.ask()
+        proposals = ask(strategy)
         protocols.append({p.protocol for p in proposals})
-        strategy.tell(answer(proposals, 10 * g))
+        tell(strategy, answer(proposals, 10 * g))
     assert protocols == [{"fast"}, {"fast"}, {"full"}, {"full"}, {"full"}]
 
 
@@ -261,18 +272,19 @@ def test_progressive_flag_reaches_the_strategy_options():
 @pytest.mark.parametrize("space_name", ["nb201_space", "mixed_space"])
 def test_state_round_trip_continues_exactly(request, options, space_name):
     space = request.getfixturevalue(space_name)
-    total = options["generations"]
-    whole, _ = drive(make(space, seed=7, **options), total)
+    whole, _ = drive(make(space, seed=7, **options), 10**6)  # until the strategy has finished
 
     first = make(space, seed=7, **options)
-    head, next_id = drive(first, total // 3)
+    head, next_id = drive(first, len(whole) // 3)
     state = json.loads(json.dumps(first.state_dict()))
     second = make(space, seed=12345, **options)  # a different generator: the state must override it
     second.load_state_dict(state)
     assert second.progress() == first.progress()
-    tail, _ = drive(second, total, first_id=next_id)
+    tail, _ = drive(second, 10**6, first_id=next_id)
     assert head + tail == whole
-    assert len(whole) == total
+    steps = options["generations"] if not options.get("aging") else \
+        options["population_size"] + options["generations"] - 1  # steady state: one step per trial
+    assert len(whole) == steps
 
 
 @pytest.mark.slow
@@ -295,7 +307,7 @@ def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
 def test_evolution_beats_random_search_on_nb201():
     """Ten seeds, 150 queries on CIFAR-10: regularized evolution returns better cells than random."""
     def mean(strategy: str) -> float:
-        return float(np.mean([run_direct(strategy, s, 150, "cifar10", preset(strategy, 150))["test_accuracy"]
+        return float(np.mean([run_engine(strategy, s, 150, "cifar10", preset(strategy, 150))["test_accuracy"]
                               for s in range(10)]))
 
     evo, rnd = mean("evolutionary"), mean("random")
@@ -317,10 +329,10 @@ def test_generational_mode_improves_on_its_first_generation(nb201_space):
 
 def test_fewer_offspring_keep_the_best_and_the_population_size(nb201_space):
     strategy = make(nb201_space, population_size=6, elite_size=1, offspring=2, generations=10)
-    first = strategy.ask()
+    first = ask(strategy)
     scores = iter([0.5, 0.9, 0.1, 0.7, 0.2, 0.8])
-    strategy.tell(answer(first, 0, lambda _a: next(scores)))
-    children = strategy.ask()
+    tell(strategy, answer(first, 0, lambda _a: next(scores)))
+    children = ask(strategy)
     assert len(children) == 2
-    strategy.tell(answer(children, 6, lambda _a: 0.0))
+    tell(strategy, answer(children, 6, lambda _a: 0.0))
     assert sorted(m["trial_id"] for m in strategy.population) == [0, 1, 3, 5, 6, 7]

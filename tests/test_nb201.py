@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import snas
 from snas import DataError, InvalidArchitecture
-from snas_plugins.commands.benchmark import benchmark, mean_curve, run_direct, run_engine, preset, svg_plot
+from snas_plugins.commands.benchmark import benchmark, mean_curve, run_engine, preset, svg_plot
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options, default_table_path, load_table
 from snas_plugins.families.nb201 import OPS, build_network, from_nb201_string, make_cell, to_nb201_string
 
@@ -167,17 +167,8 @@ def test_a_search_through_the_engine_records_table_results():
 # -- the benchmark --------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["random", "evolutionary"])
-def test_direct_driver_gives_what_the_engine_gives(strategy):
-    options = preset(strategy, 40)
-    direct = run_direct(strategy, 5, 40, "cifar10", options)
-    engine = run_engine(strategy, 5, 40, "cifar10", options)
-    assert direct == engine
-
-
-def test_direct_driver_counts_queries_and_tracks_the_best():
-    record = run_direct("evolutionary", 0, 60, "cifar100", preset("evolutionary", 60))
+def test_a_benchmark_search_counts_queries_and_tracks_the_best():
+    record = run_engine("evolutionary", 0, 60, "cifar100", preset("evolutionary", 60))
     curve = record["curve"]
     assert record["queries"] == len(curve) == 60
     assert curve[-1] == pytest.approx(record["test_accuracy"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import snas
+
 import json
 
 import numpy as np
@@ -25,7 +27,7 @@ def _synthetic_score(arch) -> float:
 def _tell(strategy, proposals, first_id):
     trials = [Trial(first_id + i, p.arch, "ok", _synthetic_score(p.arch), meta=dict(p.meta))
               for i, p in enumerate(proposals)]
-    strategy.tell(trials)
+    strategy.tell_batch(trials)
     return first_id + len(trials)
 
 
@@ -57,7 +59,7 @@ def test_pnas_rises_through_levels_and_records_tau(manager):
                      random_candidates=5)
     next_id, levels, taus = 0, [], []
     for _ in range(4):
-        proposals = strategy.ask()
+        proposals = strategy.ask_batch()
         assert proposals
         for p in proposals:
             assert space.is_valid(p.arch, p.meta["level"])
@@ -79,15 +81,15 @@ def test_pnas_state_round_trip_through_json_continues_identically(manager):
     a = _pnas(manager, space, seed=3, initial_samples=5, top_k=3, num_expansions=4, random_candidates=4)
     next_id = 0
     for _ in range(2):
-        next_id = _tell(a, a.ask(), next_id)
-    proposals = a.ask()  # a pending batch is part of the state too
+        next_id = _tell(a, a.ask_batch(), next_id)
+    proposals = a.ask_batch()  # a pending batch is part of the state too
     state = json.loads(json.dumps(a.state_dict()))
     b = _pnas(manager, space, seed=99, initial_samples=5, top_k=3, num_expansions=4, random_candidates=4)
     b.load_state_dict(state)
     id_a = _tell(a, proposals, next_id)
     id_b = _tell(b, proposals, next_id)
     for _ in range(2):
-        pa, pb = a.ask(), b.ask()
+        pa, pb = a.ask_batch(), b.ask_batch()
         assert [p.arch for p in pa] == [p.arch for p in pb]
         assert [p.meta for p in pa] == [p.meta for p in pb]
         id_a, id_b = _tell(a, pa, id_a), _tell(b, pb, id_b)
@@ -95,9 +97,9 @@ def test_pnas_state_round_trip_through_json_continues_identically(manager):
 
 
 def test_pnas_works_on_nb201_table(manager):
-    from snas_plugins.commands.benchmark import run_direct
+    from snas_plugins.commands.benchmark import run_engine
 
-    record = run_direct("pnas", 0, 60, strategy_options={"top_k": 10})
+    record = run_engine("pnas", 0, 60, strategy_options={"top_k": 10})
     assert record["queries"] == 60
     # random search averages 93.5 after 50 queries (docs/benchmarks.md)
     assert record["test_accuracy"] >= 93.5
@@ -121,9 +123,9 @@ def test_pnas_enas_combines_surrogate_and_shared_accuracy(manager, digits):
     space = _space(manager, families=("mlp",), level=1)
     strategy = _pnas(manager, space, name="pnas_enas", initial_samples=4, top_k=3, num_expansions=4,
                      random_candidates=4, shared_epochs=1)
-    strategy.bind(digits, __import__("torch").device("cpu"))
-    next_id = _tell(strategy, strategy.ask(), 0)
-    proposals = strategy.ask()
+    strategy.setup(snas.StrategyContext(digits, __import__("torch").device("cpu")))
+    next_id = _tell(strategy, strategy.ask_batch(), 0)
+    proposals = strategy.ask_batch()
     for p in proposals:
         assert 0.0 <= p.meta["predicted_shared"] <= 1.0
         assert "predicted_surrogate" in p.meta
@@ -144,11 +146,7 @@ def test_end_to_end_on_digits(name, tmp_path):
     result = snas.search(strategy=name, budget=5, network_types=["mlp"], run_dir=tmp_path / "run",
                          evaluator_options={"max_epochs": 1}, strategy_options=options)
     assert len(result.trials) == 5 and result.best.score > 0.1
-    from snas.store import RunStore
-
-    store = RunStore.open(tmp_path / "run" / "run.h5")
-    generations = store.generations()
-    store.close()
+    generations = snas.load_run(tmp_path / "run").generations
     assert [g["progress"]["round"] for g in generations] == [0, 1, 2][: len(generations)]
     assert "kendall_tau" in generations[1]["progress"]
 
@@ -159,14 +157,14 @@ def test_pnas_enas_resume_retrains_the_same_supernet(manager, digits):
     space = _space(manager, families=("mlp",), level=1)
     opts = dict(initial_samples=4, top_k=2, num_expansions=3, random_candidates=3, shared_epochs=1)
     a = _pnas(manager, space, seed=4, name="pnas_enas", **opts)
-    a.bind(digits, torch.device("cpu"))
-    next_id = _tell(a, a.ask(), 0)
-    next_id = _tell(a, a.ask(), next_id)  # a has trained its supernet
+    a.setup(snas.StrategyContext(digits, torch.device("cpu")))
+    next_id = _tell(a, a.ask_batch(), 0)
+    next_id = _tell(a, a.ask_batch(), next_id)  # a has trained its supernet
     state = json.loads(json.dumps(a.state_dict()))
     b = _pnas(manager, space, seed=11, name="pnas_enas", **opts)
-    b.bind(digits, torch.device("cpu"))
+    b.setup(snas.StrategyContext(digits, torch.device("cpu")))
     b.load_state_dict(state)  # b must retrain it from the stored seed
-    pa, pb = a.ask(), b.ask()
+    pa, pb = a.ask_batch(), b.ask_batch()
     assert [p.arch for p in pa] == [p.arch for p in pb]
     assert [p.meta for p in pa] == [p.meta for p in pb]
     assert b.importance == a.importance

@@ -147,11 +147,11 @@ def test_prescreening_trains_only_the_kept_fraction():
 
     result = snas.search(
         "digits", "random", budget=4, seed=0, run_dir="run", network_types=["mlp"],
-        strategy_options={"batch_size": 8}, evaluator_options={"max_epochs": 1, "full_metrics": False},
+        evaluator_options={"max_epochs": 1, "full_metrics": False},
         config={"prescreen": "synflow", "prescreen_keep": 0.25}, device="cpu",
     )
     trials = result.trials
-    assert len(trials) == 16  # two batches of 8
+    assert len(trials) == 16  # four groups of 1 / 0.25 proposals, one kept of each
     trained = [t for t in trials if t.status != "pruned"]
     pruned = [t for t in trials if t.status == "pruned"]
     assert len(trained) == 4 and len(pruned) == 12
@@ -159,10 +159,10 @@ def test_prescreening_trains_only_the_kept_fraction():
     for t in pruned:
         assert t.score is None and t.metrics["prescreen_proxy"] == "synflow"
         assert math.isfinite(t.metrics["prescreen_score"]) and "pruned by synflow" in t.error
-    for batch in (trials[:8], trials[8:]):
+    for batch in (trials[0:4], trials[4:8], trials[8:12], trials[12:16]):
         kept = [t for t in batch if t.status != "pruned"]
         dropped = [t for t in batch if t.status == "pruned"]
-        assert len(kept) == 2
+        assert len(kept) == 1
         assert all(t.meta["prescreen"]["kept"] for t in kept)
         assert min(t.meta["prescreen"]["score"] for t in kept) >= max(t.metrics["prescreen_score"] for t in dropped)
     assert result.best is not None and result.best.status == "ok"

@@ -1,14 +1,11 @@
 """``snas benchmark nb201``: compare search strategies on the NAS-Bench-201 table.
 
-Each seed is one search of ``queries`` table lookups with the ``nb201``
-family and evaluator. By default a search drives the strategy's ask/tell
-loop directly (:func:`run_direct`), with the engine's rules: a repeated
-architecture is answered from the cache and does not count as a query, the
-budget can end a batch early, a strategy that returns no proposals has
-finished, the best trial is the best by the search signal (12-epoch
-validation accuracy; full-protocol results ranked above reduced ones). With
-``--engine`` every seed is a real ``snas.search`` run into a temporary folder
-instead (:func:`run_engine`; the same numbers, about 15x slower).
+Each seed is one real ``snas.search`` run (:func:`run_engine`) of
+``queries`` table lookups with the ``nb201`` family and evaluator, written to
+a temporary run folder: the engine's own rules apply (a repeated
+architecture is answered from the cache and does not count as a query; the
+best trial is the best by the search signal, the 12-epoch validation
+accuracy).
 
 What a seed reports is the 200-epoch test accuracy of the architecture the
 search returns, and the best-so-far curve of that number against queries.
@@ -41,8 +38,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 #: strategies that need real training and cannot use the table
 EXEMPT = ("enas",)
-#: batches in a row answered only from the cache before a search counts as exhausted (as in the engine)
-MAX_CACHED_BATCHES = 50
 
 
 def preset(strategy: str, queries: int, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -55,17 +50,6 @@ def preset(strategy: str, queries: int, overrides: Mapping[str, Any] | None = No
         options["generations"] = 10 * queries
     options.update(overrides or {})
     return options
-
-
-def _nb201_parts(dataset: str, table_path: str | None, manager: Any) -> tuple[Any, Any, Any]:
-    from snas import JointSpace
-    from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options, load_table
-
-    load_table(table_path)  # a missing table fails here, once, with its own message
-    family = manager.get_family("nb201")
-    space = JointSpace({"nb201": family.space()}, max_level=3)
-    evaluator = NB201Evaluator(NB201Options(dataset=dataset, table_path=table_path))
-    return family, space, evaluator
 
 
 def _seed_record(seed: int, best: Any, curve: list[float], queries: int) -> dict[str, Any]:
@@ -82,87 +66,30 @@ def _seed_record(seed: int, best: Any, curve: list[float], queries: int) -> dict
     }
 
 
-def run_direct(strategy: str, seed: int, queries: int, dataset: str = "cifar10",
-               strategy_options: Mapping[str, Any] | None = None, table_path: str | None = None,
-               manager: Any = None) -> dict[str, Any]:
-    """One search driven through the strategy's ask/tell with the engine's rules.
-
-    Returns the seed's record: ``test_accuracy`` / ``val_accuracy`` (percent)
-    of the returned architecture, its cell string, the queries spent, the
-    simulated training seconds, and ``curve`` (best-so-far test accuracy
-    after each query).
-    """
-    from snas import Trial, get_plugin_manager
-    from snas.config import make_options
-
-    manager = manager or get_plugin_manager()
-    family, space, evaluator = _nb201_parts(dataset, table_path, manager)
-    cls = manager.get_strategy(strategy)
-    options = make_options(cls.Options, dict(strategy_options or {}), f"options of search method {strategy!r}")
-    strat = cls(space, options, np.random.default_rng(seed))
-    cache: dict[str, Trial] = {}
-    best: Trial | None = None
-    curve: list[float] = []
-    next_id, spent, cached_batches, seconds = 0, 0, 0, 0.0
-    while spent < queries:
-        proposals = strat.ask()
-        if not proposals:
-            break
-        batch: list[Trial] = []
-        trained = 0
-        for p in proposals:
-            hit = cache.get(p.arch.fingerprint)
-            if hit is not None and (hit.protocol == p.protocol or hit.protocol == "full"):
-                trial = Trial(next_id, p.arch, hit.status, hit.score, protocol=hit.protocol,
-                              metrics=dict(hit.metrics), cached_from=hit.trial_id, meta=dict(p.meta))
-            elif spent >= queries:
-                break
-            else:
-                result = evaluator.evaluate(p.arch, family, None, seed=0, device="cpu", protocol=p.protocol)
-                trial = Trial(next_id, p.arch, "ok", result.score, protocol=p.protocol,
-                              metrics=dict(result.metrics), meta=dict(p.meta))
-                cache.setdefault(p.arch.fingerprint, trial)
-                spent += 1
-                trained += 1
-                seconds += trial.metrics["simulated_seconds"]
-                if _better(trial, best):
-                    best = trial
-                curve.append(100.0 * best.metrics["test_accuracy"])
-            next_id += 1
-            batch.append(trial)
-        if len(batch) < len(proposals):
-            break  # the budget ran out inside the batch
-        cached_batches = 0 if trained else cached_batches + 1
-        if cached_batches >= MAX_CACHED_BATCHES:
-            break
-        strat.tell(batch)
-    record = _seed_record(seed, best, curve, spent)
-    record["simulated_seconds"] = seconds
-    return record
-
-
-def _better(a: Any, b: Any) -> bool:
-    """The engine's rule: full-protocol results beat reduced ones, then the higher score wins."""
-    if not a.ok:
-        return False
-    return b is None or (a.protocol == "full", a.score) > (b.protocol == "full", b.score)
-
-
 def run_engine(strategy: str, seed: int, queries: int, dataset: str = "cifar10",
                strategy_options: Mapping[str, Any] | None = None, table_path: str | None = None,
-               manager: Any = None) -> dict[str, Any]:
-    """One search as a real ``snas.search`` run (run file in a temporary folder); same record as :func:`run_direct`."""
+               manager: Any = None, run_dir: str | Path | None = None, **search: Any) -> dict[str, Any]:
+    """One search of ``queries`` table lookups, as a real ``snas.search`` run.
+
+    The run folder goes to ``run_dir`` (a temporary folder by default).
+    Returns the seed's record: ``test_accuracy`` / ``val_accuracy``
+    (percent) of the returned architecture, its cell string, the queries
+    spent, the simulated training seconds, and ``curve`` (best-so-far test
+    accuracy after each query). ``search`` passes other arguments to
+    :func:`snas.search` (``executor``, ``num_workers``, ``config``…).
+    """
     import snas
 
     evaluator_options = {"dataset": dataset}
     if table_path:
         evaluator_options["table_path"] = table_path
+    config = {"max_complexity": 3, **search.pop("config", {})}
     with tempfile.TemporaryDirectory(prefix="snas-nb201-") as tmp:
         result = snas.search(
-            "nb201_table", strategy, budget=queries, seed=seed, run_dir=Path(tmp) / "run",
-            evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
+            "nb201_table", strategy, budget=queries, seed=seed, run_dir=Path(run_dir or Path(tmp) / "run"),
+            evaluator="nb201", network_types=["nb201"], config=config,
             strategy_options=dict(strategy_options or {}), evaluator_options=evaluator_options,
-            dataset_options={"dataset": dataset}, manager=manager,
+            dataset_options={"dataset": dataset}, manager=manager, **search,
         )
     best, curve, seconds = None, [], 0.0
     for trial in sorted(result.trials, key=lambda t: t.trial_id):
@@ -172,25 +99,29 @@ def run_engine(strategy: str, seed: int, queries: int, dataset: str = "cifar10",
         if _better(trial, best):
             best = trial
         curve.append(100.0 * best.metrics["test_accuracy"] if best else float("nan"))
-    record = _seed_record(seed, best, curve, len(curve))
+    record = _seed_record(seed, result.best, curve, len(curve))
     record["simulated_seconds"] = seconds
     return record
 
 
+def _better(a: Any, b: Any) -> bool:
+    """Best-so-far by the search signal, as the engine ranks trials (:meth:`snas.Trial.rank`)."""
+    return a.rank()[0] > 0 and (b is None or (a.rank(), -a.trial_id) > (b.rank(), -b.trial_id))
+
+
 def run_benchmark(strategy: str, *, dataset: str = "cifar10", queries: int = 150, seeds: int = 100,
                   first_seed: int = 0, strategy_options: Mapping[str, Any] | None = None,
-                  table_path: str | None = None, engine: bool = False, manager: Any = None) -> dict[str, Any]:
+                  table_path: str | None = None, manager: Any = None) -> dict[str, Any]:
     """Run ``seeds`` independent searches; mean ± std (population std) of the returned test accuracies.
 
     The result is JSON-able: ``mean``, ``std``, ``results`` (one record per
     seed), ``curve`` (mean best-so-far test accuracy after 1..queries
     queries), and the settings used.
     """
-    run = run_engine if engine else run_direct
     options = preset(strategy, queries, strategy_options)
     start = time.perf_counter()
     results = [
-        run(strategy, seed, queries, dataset, options, table_path, manager)
+        run_engine(strategy, seed, queries, dataset, options, table_path, manager)
         for seed in range(first_seed, first_seed + seeds)
     ]
     elapsed = time.perf_counter() - start
@@ -326,12 +257,11 @@ def benchmark() -> None:
               help="Strategy option, over the benchmark's preset for that strategy.")
 @click.option("--table", "table_path", type=click.Path(dir_okay=False),
               help="The nb201.csv.gz table (default: $SNAS_NB201, else ../shared/data/nb201 beside the repository).")
-@click.option("--engine", is_flag=True, help="Run every seed as a real engine run with a run file (slower).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"mean", "std", "results", …} as JSON.')
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
               help="Write the mean best-so-far curve: FILE.svg draws it, any other name gets a CSV.")
 def nb201_command(strategy: str, dataset: str, queries: int, seeds: int, first_seed: int,
-                  strategy_pairs: tuple[str, ...], table_path: str | None, engine: bool, as_json: bool,
+                  strategy_pairs: tuple[str, ...], table_path: str | None, as_json: bool,
                   plot_file: str | None) -> None:
     """NAS-Bench-201: mean ± std of the 200-epoch test accuracy of the cell each search returns.
 
@@ -345,14 +275,14 @@ def nb201_command(strategy: str, dataset: str, queries: int, seeds: int, first_s
         raise ConfigError(f"search method {strategy!r} trains shared weights and cannot run on the NAS-Bench-201 table")
     options = parse_pairs(strategy_pairs)
     out = run_benchmark(strategy, dataset=dataset, queries=queries, seeds=seeds, first_seed=first_seed,
-                        strategy_options=options, table_path=table_path, engine=engine)
+                        strategy_options=options, table_path=table_path)
     if plot_file:
         write_plot(plot_file, {strategy: out["curve"]}, f"NAS-Bench-201 {dataset}: {strategy}, {seeds} seeds")
     if as_json:
         click.echo(json.dumps(out))
         return
     click.echo(f"{strategy} on NAS-Bench-201 {dataset}, {seeds} seeds x {queries} queries "
-               f"({out['seconds']:.1f} s{', engine runs' if engine else ''}):")
+               f"({out['seconds']:.1f} s):")
     click.echo(f"  test accuracy (200 epochs) of the returned cell: {out['mean']:.2f} ± {out['std']:.2f}")
     marks = [q for q in (10, 25, 50, 100, 150, 200, 300) if q <= queries]
     click.echo("  mean best-so-far: " + ", ".join(f"{q}: {out['curve'][q - 1]:.2f}" for q in marks))

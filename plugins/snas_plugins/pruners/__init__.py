@@ -1,0 +1,1 @@
+"""Built-in pruner plugins, one module each."""
