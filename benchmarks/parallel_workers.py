@@ -1,0 +1,191 @@
+"""Parallel search: trials per hour on 1 and 2 worker processes, and the Ray executor's cost per trial.
+
+    python benchmarks/parallel_workers.py [--trials 16] [--repeats 2] [--write]
+    python benchmarks/parallel_workers.py --only ray [--write]
+
+**Workers.** The default search space (cnn and mlp) on digits, aging evolution,
+``--trials`` trials, with the process executor on 1 worker and on 2 workers
+of one torch thread each. Both runs use the same seed and the same window
+(``max_in_flight=2``), so they train exactly the same architectures (the
+script checks the fingerprints): only the number of workers differs. Runs are
+interleaved (1, 2, 1, 2, ...) in this one process; the table gives the median
+wall time of each and the ratio of trials per hour. Worker start-up is part of
+the wall time; "steady" counts from the first trial's start to the last
+trial's end instead.
+
+**Ray.** The same NAS-Bench-201 table lookups (each sleeping ``--lookup-ms``
+milliseconds, like a tiny trial) through the process executor and the Ray
+executor, one worker each, on a local Ray instance this script starts. A run
+of ``--short`` and one of ``--long`` trials on each, interleaved; the cost per
+trial is the slope ``(T(long) - T(short)) / (long - short)``, so start-up
+(worker processes, actors) cancels out. The Ray overhead per trial is the
+difference of the two slopes.
+
+``--write`` replaces the matching sections of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import snas
+
+from report import BENCHMARKS_MD, write_section  # benchmarks/report.py, beside this script
+
+WORKERS_HEADING = "## Parallel workers: trials per hour (issue 11)"
+RAY_HEADING = "## Ray executor: overhead per trial (issue 11)"
+TARGET_SPEEDUP = 1.6
+TARGET_RAY_MS = 50.0
+TABLE = Path(os.environ.get("SNAS_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") \
+    / "nb201" / "nb201.csv.gz"
+
+
+def machine() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+            f"torch threads per trial 1; load average {load:.1f} when the script started")
+
+
+def workers_run(workers: int, trials: int, seed: int) -> tuple[float, float, list[str]]:
+    """One search on ``workers`` process workers: (wall seconds, steady seconds, fingerprints in trial order)."""
+    with tempfile.TemporaryDirectory(prefix="snas-parallel-") as tmp:
+        start = time.perf_counter()
+        result = snas.search(
+            "digits", "evolutionary", budget=trials, seed=seed, run_dir=Path(tmp) / "run",
+            executor="process", num_workers=workers,
+            strategy_options={"aging": True, "population_size": 8, "generations": 10 * trials},
+            config={"max_in_flight": 2, "threads_per_trial": 1, "retrain_top": 0},
+        )
+        wall = time.perf_counter() - start
+    trained = [t for t in result.trials if t.cached_from is None]
+    steady = max(t.started + t.duration for t in trained) - min(t.started for t in trained)
+    return wall, steady, [t.fingerprint for t in sorted(result.trials, key=lambda t: t.trial_id)]
+
+
+def workers_section(trials: int, repeats: int, seed: int) -> str:
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    steadies: dict[int, list[float]] = {1: [], 2: []}
+    prints: dict[int, list[str]] = {}
+    for _ in range(repeats):
+        for workers in (1, 2):
+            wall, steady, fingerprints = workers_run(workers, trials, seed)
+            walls[workers].append(wall)
+            steadies[workers].append(steady)
+            prints.setdefault(workers, fingerprints)
+            print(f"  {workers} worker(s): {wall:.1f} s wall, {steady:.1f} s steady", flush=True)
+    same = prints[1] == prints[2]
+    rows = []
+    for workers in (1, 2):
+        wall, steady = statistics.median(walls[workers]), statistics.median(steadies[workers])
+        rows.append((workers, wall, steady, trials / wall * 3600, trials / steady * 3600))
+    speedup = rows[1][3] / rows[0][3]
+    steady_speedup = rows[1][4] / rows[0][4]
+    lines = [
+        WORKERS_HEADING,
+        "",
+        f"Command: `python benchmarks/parallel_workers.py --trials {trials} --repeats {repeats} --write`",
+        f"Machine: {machine()}.",
+        "",
+        f"Default search space (cnn, mlp) on digits, aging evolution, {trials} trials, process executor, "
+        "window 2 for both runs (the same architectures are trained: "
+        f"{'checked, identical' if same else 'NOT identical'}). Median of {repeats} interleaved runs.",
+        "",
+        "| workers | wall (s) | steady (s) | trials/hour (wall) | trials/hour (steady) |",
+        "|---|---|---|---|---|",
+        *[f"| {w} | {wall:.1f} | {steady:.1f} | {tph:.0f} | {tph_s:.0f} |" for w, wall, steady, tph, tph_s in rows],
+        "",
+        f"Speed-up of 2 workers over 1: **{speedup:.2f}x** end to end (worker start-up included), "
+        f"{steady_speedup:.2f}x steady; target ≥ {TARGET_SPEEDUP}x.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def lookup_run(executor: str, trials: int, seed: int, lookup_ms: float) -> float:
+    """Wall seconds of a table-lookup search of ``trials`` trials on one worker of ``executor``."""
+    with tempfile.TemporaryDirectory(prefix="snas-ray-bench-") as tmp:
+        start = time.perf_counter()
+        result = snas.search(
+            "nb201_table", "random", budget=trials, seed=seed, run_dir=Path(tmp) / "run", evaluator="nb201",
+            network_types=["nb201"], executor=executor, num_workers=1,
+            evaluator_options={"table_path": str(TABLE), "sleep_seconds": lookup_ms / 1000},
+            dataset_options={"dataset": "cifar10"}, config={"max_complexity": 3, "threads_per_trial": 1},
+        )
+        wall = time.perf_counter() - start
+    assert sum(1 for t in result.trials if t.cached_from is None) == trials
+    return wall
+
+
+def ray_section(short: int, long: int, repeats: int, lookup_ms: float) -> str:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    times: dict[tuple[str, int], list[float]] = {}
+    try:
+        for r in range(repeats):
+            for n in (short, long):
+                for executor in ("process", "ray"):
+                    seconds = lookup_run(executor, n, seed=r, lookup_ms=lookup_ms)
+                    times.setdefault((executor, n), []).append(seconds)
+                    print(f"  {executor} {n} trials: {seconds:.2f} s", flush=True)
+    finally:
+        ray.shutdown()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    slope = {e: (med[(e, long)] - med[(e, short)]) / (long - short) * 1000 for e in ("process", "ray")}
+    overhead = slope["ray"] - slope["process"]
+    lines = [
+        RAY_HEADING,
+        "",
+        f"Command: `python benchmarks/parallel_workers.py --only ray --short {short} --long {long} "
+        f"--repeats {repeats} --write`",
+        f"Machine: {machine()}; Ray {ray.__version__}, a local instance of 2 CPUs.",
+        "",
+        f"NAS-Bench-201 table lookups that each sleep {lookup_ms:g} ms (a tiny trial), random search, one worker "
+        f"(one process worker, or one Ray actor), so every trial pays the executor's round trip. Median of "
+        f"{repeats} interleaved runs of {short} and {long} trials; cost per trial = slope between them.",
+        "",
+        f"| executor | wall, {short} trials (s) | wall, {long} trials (s) | per trial (ms) |",
+        "|---|---|---|---|",
+        *[f"| {e} | {med[(e, short)]:.2f} | {med[(e, long)]:.2f} | {slope[e]:.1f} |" for e in ("process", "ray")],
+        "",
+        f"Ray overhead per trial over the process executor: **{overhead:.1f} ms** (target ≤ {TARGET_RAY_MS:g} ms). "
+        "It covers the actor call, the result through the object store and the progress actor's round trip; "
+        "start-up (actors, worker processes) is excluded by the slope.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("workers", "ray"))
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--short", type=int, default=20)
+    parser.add_argument("--long", type=int, default=120)
+    parser.add_argument("--lookup-ms", type=float, default=20.0)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    if args.only in (None, "workers"):
+        text = workers_section(args.trials, args.repeats, args.seed)
+        print(text)
+        if args.write:
+            write_section(BENCHMARKS_MD, WORKERS_HEADING, text)
+    if args.only in (None, "ray"):
+        text = ray_section(args.short, args.long, args.repeats, args.lookup_ms)
+        print(text)
+        if args.write:
+            write_section(BENCHMARKS_MD, RAY_HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
