@@ -157,6 +157,23 @@ def test_cancel_and_close_leave_no_actor_running(ray_instance):
     assert still_alive(actors) == {}
 
 
+def test_a_trial_no_node_can_hold_is_a_clear_error(ray_instance):
+    executor = _executor(gpus_per_trial=1)
+    with pytest.raises(snas.ConfigError, match="no node of the Ray cluster can run a trial needing 1 CPUs and 1 GPUs"):
+        executor.start(_job(), on_progress=lambda p: None)
+    executor.close()
+
+
+def test_ray_options_are_checked():
+    from snas.config import make_options
+    from snas_plugins.executors.ray import RayOptions
+
+    with pytest.raises(snas.ConfigError, match="whole number of GPUs"):
+        make_options(RayOptions, {"gpus_per_trial": 1.5}, "options of executor 'ray'")
+    with pytest.raises(snas.ConfigError, match="cpus_per_trial must be > 0"):
+        make_options(RayOptions, {"cpus_per_trial": 0}, "options of executor 'ray'")
+
+
 def _start_time(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat[stat.rindex(")") + 2:].split()[19])
