@@ -269,13 +269,15 @@ class RayExecutor(Executor):
 
     def cancel(self) -> None:
         """Kill the actors evaluating trials (fresh ones start if the executor is used again)."""
+        import ray
+
         busy = [s for s in self._slots if s.task is not None]
         self._kill(busy)
         self._slots = [s for s in self._slots if s.task is None]
         self._attempts.clear()
-        if self._box is not None:
+        if self._box is not None:  # their last reports are of trials that will not finish
             with contextlib.suppress(Exception):
-                self._relay_progress(force=True)
+                ray.get(self._box.take.remote())
 
     def close(self) -> None:
         import ray
