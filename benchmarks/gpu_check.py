@@ -1,7 +1,7 @@
 """What a machine with an NVIDIA GPU runs to check snas on CUDA (the work of ``benchmarks/gpu_check.sh``).
 
     bash benchmarks/gpu_check.sh [--device cuda] [--write]      # on a GPU machine, under 8 minutes
-    bash benchmarks/gpu_check.sh --device cpu                   # the same checks on the CPU path
+    bash benchmarks/gpu_check.sh --device cpu --dataset digits --trials 4 --epochs 1   # the CPU path
 
 Four checks, each printed as a table and, with ``--write``, written as the
 "GPU check" section of docs/benchmarks.md:
@@ -18,9 +18,10 @@ Four checks, each printed as a table and, with ``--write``, written as the
 4. **ENAS on the device**: the shared-weight phase and the training of its
    proposals; wall time and best accuracy.
 
-The data set is Fashion-MNIST where its files are found (``$SNAS_TEST_DATA``
+The data set (``--dataset auto``) is Fashion-MNIST where its files are found (``$SNAS_TEST_DATA``
 /fashion-mnist, or Debian's ``/usr/share/datasets/fashion-mnist``; at most
-``--train-samples`` training images), else the embedded digits set.
+``--train-samples`` training images and a quarter as many validation and
+test images), else the embedded digits set.
 """
 
 from __future__ import annotations
@@ -53,11 +54,14 @@ def fashion_mnist_folder() -> Path | None:
     return None
 
 
-def data_settings(train_samples: int) -> tuple[str, dict]:
-    folder = fashion_mnist_folder()
+def data_settings(choice: str, train_samples: int) -> tuple[str, dict]:
+    folder = fashion_mnist_folder() if choice != "digits" else None
     if folder is None:
+        if choice == "fashion_mnist":
+            raise SystemExit("error: Fashion-MNIST files not found (set SNAS_TEST_DATA)")
         return "digits", {}
-    return "fashion_mnist", {"data_dir": str(folder), "max_train_samples": train_samples}
+    return "fashion_mnist", {"data_dir": str(folder), "max_train_samples": train_samples,
+                             "max_eval_samples": max(1000, train_samples // 4)}
 
 
 def device_name(device: str) -> str:
@@ -179,13 +183,15 @@ def main() -> int:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     parser.add_argument("--trials", type=int, default=12, help="trials per search")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial")
+    parser.add_argument("--dataset", choices=("auto", "fashion_mnist", "digits"), default="auto",
+                        help="auto: Fashion-MNIST where its files are, else digits")
     parser.add_argument("--train-samples", type=int, default=20000, help="Fashion-MNIST training images at most")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: no CUDA device here; run with --device cpu for the CPU path", file=sys.stderr)
         return 2
-    dataset, dataset_options = data_settings(args.train_samples)
+    dataset, dataset_options = data_settings(args.dataset, args.train_samples)
     start = time.perf_counter()
     body: list[str] = []
     for check in (
@@ -202,8 +208,8 @@ def main() -> int:
     text = "\n".join([
         HEADING,
         "",
-        f"Command: `bash benchmarks/gpu_check.sh --device {args.device} --trials {args.trials} "
-        f"--epochs {args.epochs} --write`",
+        f"Command: `bash benchmarks/gpu_check.sh --device {args.device} --dataset {args.dataset} "
+        f"--trials {args.trials} --epochs {args.epochs} --write`",
         f"Machine: {device_name(args.device)}{f' ×{gpus}' if gpus > 1 else ''}, {os.cpu_count()} CPU cores, "
         f"torch {torch.__version__}, Python {platform.python_version()}; data set {dataset}"
         f"{' (' + str(args.train_samples) + ' training images at most)' if dataset != 'digits' else ''}; "

@@ -4,7 +4,7 @@
 # figures as the "GPU check" section of docs/benchmarks.md with --write.
 #
 #   bash benchmarks/gpu_check.sh --write                 # on the GPU machine, from the repository root
-#   bash benchmarks/gpu_check.sh --device cpu            # the same checks on the CPU path
+#   bash benchmarks/gpu_check.sh --device cpu --dataset digits --trials 4 --epochs 1   # the CPU path
 #
 # Python: $PYTHON, else the repository's .venv, else python3 (snas must be installed in it).
 set -euo pipefail
