@@ -28,7 +28,7 @@ import numpy as np
 
 import snas
 from snas import JointSpace, Trial, hookimpl
-from snas.config import make_options
+from snas.runtime.config import make_options
 from snas_plugins.commands.benchmark import preset, run_engine
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options, load_table
 
@@ -52,7 +52,7 @@ def scaling(trials: int, table: str | None) -> dict:
     clock = Clock()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = snas.search("nb201_table", "random", budget=trials, seed=0, run_dir=Path(tmp) / "run",
+        result = snas.search("nb201_table", "random", max_trials=trials, seed=0, run_dir=Path(tmp) / "run",
                              evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
                              evaluator_options={"table_path": table} if table else {}, observers=[clock])
         wall = time.perf_counter() - start

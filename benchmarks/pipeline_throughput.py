@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
     from torchvision import transforms
 
-    from snas.config import make_options
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.config import make_options
+    from snas.runtime.plugins import get_plugin_manager
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "MNIST" / "raw"

@@ -29,7 +29,7 @@ import torch
 from scipy import stats
 
 from snas import JointSpace, get_plugin_manager, resolve_device
-from snas.config import make_options
+from snas.runtime.config import make_options
 
 from report import write_section  # benchmarks/report.py, beside this script
 

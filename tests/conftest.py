@@ -17,7 +17,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture
 def manager():
     """The process-wide plugin manager with every installed plugin."""
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     return get_plugin_manager()
 

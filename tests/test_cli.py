@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
+
+import snas
 import tomli_w
 from click.testing import CliRunner
 
-from snas.cli import cli
+from snas.frontends.cli import cli
 
 COMMANDS = ["search", "resume", "show", "plugins", "space", "datasets"]
 
@@ -75,7 +77,7 @@ def test_config_file_sets_options_and_flags_override_it(runner, tmp_path):
         (["search", "--dataset", "nope"], "unknown dataset 'nope'"),
         (["search", "--search-method", "genetic"], "unknown strategy 'genetic'"),
         (["search", "-S", "populaton_size=3"], "unknown option(s) populaton_size"),
-        (["search", "--gpu-ids", "a,b"], "--gpu-ids expects comma-separated integers"),
+        (["search", "--gpu-ids", "a,b"], "gpu_ids expects comma-separated integers"),
         (["show", "missing.h5"], "does not exist"),
         (["resume", "missing.h5"], "does not exist"),
         (["search", "--config", "missing.toml"], "config file missing.toml does not exist"),
@@ -107,5 +109,75 @@ def test_space_and_datasets_describe_what_is_installed(runner):
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "snas.cli", "--version"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "snas", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "0.1.0" in result.stdout
+
+
+def test_search_help_groups_flags_by_component(runner):
+    text = runner.invoke(cli, ["search", "--help"]).output
+    assert "Options of the strategy 'evolutionary'" in text and "Options of the evaluator 'train'" in text
+    assert "Individuals in the population." in text  # the help comes from the option's declaration
+    pnas = runner.invoke(cli, ["search", "--search-method", "pnas", "--help"]).output
+    assert "--beam-size" in pnas and "--population-size" not in pnas
+
+
+def test_a_flag_of_a_component_the_run_does_not_use_names_that_component(runner):
+    result = runner.invoke(cli, ["search", "--beam-size", "3"])
+    assert result.exit_code == 2
+    assert "--beam-size is an option of the strategy 'pnas'" in result.output
+
+
+def test_one_setting_reaches_the_component_that_owns_it_from_flags_toml_and_api(tmp_path):
+    from snas.frontends.cli import plan_from_args
+    from snas.runtime.planning import plan_run
+
+    plan = plan_from_args(["--population-size", "7", "--max-epochs", "2", "--network-type", "mlp,cnn"])
+    assert plan["strategy"].options.population_size == 7 and plan["evaluator"].options.max_epochs == 2
+    assert plan.config.network_types == ["mlp", "cnn"]
+    config = tmp_path / "run.toml"
+    config.write_text(tomli_w.dumps({"search-method": "random", "max_epochs": 4, "complexity_level": 2}))
+    plan = plan_from_args(["--config", str(config), "--max-epochs", "5"])
+    assert plan.config.strategy == "random" and plan["strategy"].options.complexity_level == 2
+    assert plan["evaluator"].options.max_epochs == 5  # the flag wins over the file
+    plan = plan_run({"strategy": "pnas", "beam_size": 3, "patience": 1})
+    assert plan["strategy"].options.beam_size == 3 and plan["evaluator"].options.patience == 1
+    with pytest.raises(snas.ConfigError, match="'beam_size' is an option of the strategy 'pnas'"):
+        plan_run({"beam_size": 3})
+    with pytest.raises(snas.ConfigError, match="unknown setting 'beem_size'"):
+        plan_run({"beem_size": 3})
+
+
+def test_explicit_api_arguments_win_over_config(tmp_path):
+    from snas.frontends import api
+
+    captured = {}
+
+    def fake_run_search(plan, path, **kwargs):
+        captured["plan"] = plan
+        raise SystemExit
+
+    original, api.run_search = api.run_search, fake_run_search
+    try:
+        with pytest.raises(SystemExit):
+            snas.search(dataset="digits", config={"dataset": "mnist", "seed": 4}, run_dir=tmp_path / "r")
+    finally:
+        api.run_search = original
+    assert captured["plan"].config.dataset == "digits" and captured["plan"].config.seed == 4
+
+
+def test_network_type_all_means_every_family_at_the_chosen_complexity():
+    from snas.runtime.planning import plan_run
+
+    everything = plan_run({"network_types": ["all"], "max_complexity": 3}).config.network_types
+    assert {"cnn", "mlp", "resnet", "vit", "mlp_mixer"} <= set(everything) and "nb201" not in everything
+    assert set(plan_run({"network_types": "all", "max_complexity": 1}).config.network_types) == {"cnn", "mlp"}
+
+
+def test_defaults_come_from_the_plugins_not_the_kernel():
+    from snas.runtime.planning import plan_run
+
+    plan = plan_run({})
+    assert (plan.config.dataset, plan.config.strategy, plan.config.evaluator, plan.config.executor) == \
+        ("digits", "evolutionary", "train", "inline")
+    assert plan.config.network_types == ["cnn", "mlp"]
+    assert plan_run({"num_workers": 2}).config.executor == "process"

@@ -1,6 +1,6 @@
 """Data sets on real files: MNIST and Fashion-MNIST (IDX), the custom folder and CSV sets (CIFAR-10 JPEGs).
 
-Also the batched augmentation helpers of ``snas.data`` and every error case
+Also the batched augmentation helpers of ``snas.contracts.data`` and every error case
 of the custom sets.
 """
 
@@ -17,9 +17,9 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from snas import horizontal_flip, random_crop
-from snas.config import make_options
-from snas.errors import DataError
+from snas_plugins.datasets.augment import horizontal_flip, random_crop
+from snas.runtime.config import make_options
+from snas.contracts.errors import DataError
 
 from conftest import SHARED_DATA
 
@@ -81,7 +81,7 @@ def mnist_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mnist_bundle(mnist_root):
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     return make(get_plugin_manager(), "mnist", data_dir=str(mnist_root)).load(seed=3)
 
@@ -198,7 +198,7 @@ def test_failed_download_is_a_data_error(manager, tmp_path, monkeypatch):
 
 
 def test_datasets_command_lists_shape_classes_and_presence(mnist_root, monkeypatch):
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
     monkeypatch.setenv("SNAS_DATA_DIR", str(mnist_root))
     result = CliRunner().invoke(cli, ["datasets", "--json"])
@@ -351,7 +351,7 @@ def test_folder_errors(manager, tmp_path):
 
 @pytest.mark.slow
 def test_search_end_to_end_on_a_custom_folder(tmp_path):
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
     result = CliRunner().invoke(cli, [
         "search", "--custom-folder-dataset", str(CIFAR_JPEG), "--image-size", "16x16", "-D", "max_per_class=20",

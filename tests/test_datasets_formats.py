@@ -17,8 +17,8 @@ import scipy.io
 import torch
 from PIL import Image
 
-from snas.config import make_options
-from snas.errors import DataError
+from snas.runtime.config import make_options
+from snas.contracts.errors import DataError
 
 N_TRAIN, N_TEST = 40, 12
 

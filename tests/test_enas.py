@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from snas import Architecture, JointSpace, Trial
-from snas.config import make_options
+from snas.runtime.config import make_options
 
 
 def _cnn_space(manager, level=1):
@@ -144,7 +144,7 @@ def test_enas_without_a_supernet_family_says_so(manager, digits):
 def test_enas_end_to_end_on_digits(tmp_path):
     import snas
 
-    result = snas.search(strategy="enas", budget=2, network_types=["cnn"], run_dir=tmp_path / "run",
+    result = snas.search(strategy="enas", max_trials=2, network_types=["cnn"], run_dir=tmp_path / "run",
                          evaluator_options={"max_epochs": 1},
                          strategy_options={"shared_epochs": 1, "controller_steps": 3, "controller_sample_count": 5,
                                            "supernet_max_width": 32})

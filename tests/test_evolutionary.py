@@ -10,7 +10,7 @@ import pytest
 
 import snas
 from snas import Architecture, ConfigError, JointSpace, Trial
-from snas.config import make_options
+from snas.runtime.config import make_options
 from snas_plugins.commands.benchmark import preset, run_engine
 from snas_plugins.evaluators.nb201 import NB201Evaluator, NB201Options
 from snas_plugins.families.nb201 import EDGE_NAMES, OPS, make_cell
@@ -256,10 +256,10 @@ def test_fast_protocol_for_the_first_generations(nb201_space):
 
 
 def test_progressive_flag_reaches_the_strategy_options():
-    from snas.cli import build_config
+    from snas.frontends.cli import plan_from_args
 
-    assert build_config({"progressive": False}).strategy_options["progressive"] is False
-    assert "progressive" not in build_config({}).strategy_options
+    assert plan_from_args(["--no-progressive"])["strategy"].options.progressive is False
+    assert plan_from_args([])["strategy"].options.progressive is True
 
 
 # -- exact continuation ------------------------------------------------------------------
@@ -291,8 +291,8 @@ def test_state_round_trip_continues_exactly(request, options, space_name):
 def test_engine_run_killed_and_resumed_matches_the_uninterrupted_run():
     common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
                   strategy_options={"aging": True, "population_size": 8, "generations": 100})
-    whole = snas.search("nb201_table", "evolutionary", budget=40, seed=3, run_dir="whole", **common)
-    snas.search("nb201_table", "evolutionary", budget=17, seed=3, run_dir="part", **common)
+    whole = snas.search("nb201_table", "evolutionary", max_trials=40, seed=3, run_dir="whole", **common)
+    snas.search("nb201_table", "evolutionary", max_trials=17, seed=3, run_dir="part", **common)
     resumed = snas.resume("part/run.h5", max_trials=40)
     arches = lambda r: [t.arch.fingerprint for t in sorted(r.trials, key=lambda t: t.trial_id)]
     assert arches(resumed) == arches(whole)

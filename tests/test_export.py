@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 import snas
 from snas import SnasError
-from snas.cli import cli
-from snas.errors import ConfigError
-from snas.export import FORMAT_ORDER, export_run, resolve_formats
+from snas.frontends.cli import cli
+from snas.contracts.errors import ConfigError
+from snas_plugins.exporters.run_export import FORMAT_ORDER, export_run, resolve_formats
 
 MAIN_FILES = {
     "onnx": "model.onnx",
@@ -41,7 +41,7 @@ def _has_executorch() -> bool:
 def run(tmp_path_factory):
     """A real two-trial search on digits (2 epochs per trial)."""
     folder = tmp_path_factory.mktemp("export-run")
-    return snas.search(dataset="digits", strategy="random", budget=2, evaluator_options={"max_epochs": 2},
+    return snas.search(dataset="digits", strategy="random", max_trials=2, evaluator_options={"max_epochs": 2},
                        run_dir=folder / "run", network_types=["cnn", "mlp"])
 
 

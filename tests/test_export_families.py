@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from snas.plugins import get_plugin_manager
+from snas.runtime.plugins import get_plugin_manager
 
 FAMILIES = sorted(get_plugin_manager().components("family"))
 SHAPE = (1, 8, 8)

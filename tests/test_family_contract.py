@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from snas import COMPLEXITY_LEVELS, JointSpace
-from snas.plugins import get_plugin_manager
+from snas.runtime.plugins import get_plugin_manager
 
 FAMILIES = sorted(get_plugin_manager().components("family"))
 #: (family, level) for every level at which the family takes part in a search

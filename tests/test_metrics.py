@@ -108,10 +108,10 @@ def test_trainer_reports_metrics_on_the_test_split(manager, digits):
 def test_cli_evaluate_json_prints_every_metric(tmp_path):
     from click.testing import CliRunner
 
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
     arch = {"family": "mlp", "params": {"num_layers": 1, "hidden_units": [64], "activation": "relu",
-                                        "use_batch_norm": False, "dropout": 0.0, "learning_rate": 0.01,
+                                        "use_batch_norm": False, "dropout": 0.0, "learning_rate": 0.001,
                                         "optimizer": "adam"}}
     path = tmp_path / "arch.json"
     path.write_text(json.dumps(arch))
@@ -127,7 +127,7 @@ def test_cli_evaluate_json_prints_every_metric(tmp_path):
 def test_cli_evaluate_rejects_an_invalid_architecture(tmp_path):
     from click.testing import CliRunner
 
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
     path = tmp_path / "arch.json"
     path.write_text(json.dumps({"family": "mlp", "params": {"num_layers": 1}}))
@@ -138,7 +138,7 @@ def test_cli_evaluate_rejects_an_invalid_architecture(tmp_path):
 
 def test_architecture_files_in_every_written_form_load(tmp_path):
     from snas import Architecture
-    from snas.evaluation import load_architecture
+    from snas.frontends.evaluation import load_architecture
 
     arch = Architecture("mlp", {"num_layers": 1, "hidden_units": [64]})
     path = tmp_path / "a.json"
@@ -156,9 +156,9 @@ def test_run_file_keeps_the_metrics_and_show_json_prints_them():
     from click.testing import CliRunner
 
     import snas
-    from snas.cli import cli
+    from snas.frontends.cli import cli
 
-    result = snas.search("digits", "random", budget=1, seed=0, run_dir="run", network_types=["mlp"],
+    result = snas.search("digits", "random", max_trials=1, seed=0, run_dir="run", network_types=["mlp"],
                          evaluator_options={"max_epochs": 1}, device="cpu")
     out = CliRunner().invoke(cli, ["show", str(result.path), "--json"])
     assert out.exit_code == 0, out.output

@@ -156,7 +156,7 @@ def test_a_missing_table_names_the_path_and_the_fixes(tmp_path, monkeypatch):
 
 
 def test_a_search_through_the_engine_records_table_results():
-    result = snas.search("nb201_table", "random", budget=12, run_dir="run", evaluator="nb201",
+    result = snas.search("nb201_table", "random", max_trials=12, run_dir="run", evaluator="nb201",
                          network_types=["nb201"], config={"max_complexity": 3})
     assert len(result.trials) == 12 and all(t.ok for t in result.trials)
     assert result.best.score == max(t.score for t in result.trials)

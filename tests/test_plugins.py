@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from snas import PluginConflictError, UnknownPluginError
-from snas.plugins import PluginManager
+from snas.runtime.plugins import PluginManager
 
 BUILTIN = {
     "family": {"cnn", "mlp"},
@@ -96,10 +96,13 @@ def test_two_plugins_with_one_name_is_an_error_naming_both(extra_path):
         """},
     )
     manager = PluginManager()
+    with pytest.warns(RuntimeWarning, match="copycat-cnn"):
+        assert manager.get_family("mlp").name == "mlp"  # the conflict costs only the name both claim
     with pytest.raises(PluginConflictError) as info:
-        manager.get_family("mlp")
+        manager.get_family("cnn")
     message = str(info.value)
     assert "'cnn'" in message and "snas" in message and "copycat-cnn" in message
+    assert any("copycat-cnn" in str(f) for f in manager.failures)
 
 
 def test_load_env_restricts_entry_points(monkeypatch):
@@ -134,8 +137,37 @@ def test_registering_a_non_component_is_rejected():
 
     manager = PluginManager()
     manager.register(Plugin(), name="bogus-plugin")
-    with pytest.raises(PluginConflictError, match="not a named subclass of snas.NetworkFamily"):
-        manager.components("family")
+    with pytest.warns(RuntimeWarning, match="not a named subclass of snas.NetworkFamily"):
+        families = manager.components("family")
+    assert "bogus" not in families and "cnn" in families  # skipped, and every other plugin works
+    assert [f.entry_point for f in manager.failures] == ["bogus-plugin"]
+
+
+@pytest.mark.parametrize("returns", ["raise", "not a class", "no name", "twice"])
+def test_a_broken_registration_hook_costs_only_its_plugin(returns):
+    from snas import NetworkFamily, hookimpl
+
+    class Nameless(NetworkFamily):
+        def space(self): ...
+        def build(self, arch, input_shape, num_classes): ...
+
+    class Twin(Nameless):
+        name = "twin"
+
+    class Plugin:
+        @hookimpl
+        def snas_register_families(self):
+            if returns == "raise":
+                raise RuntimeError("boom")
+            return {"not a class": ["cnn"], "no name": [Nameless], "twice": [Twin, Twin]}[returns]
+
+    manager = PluginManager()
+    manager.register(Plugin(), name="broken-plugin")
+    with pytest.warns(RuntimeWarning, match="broken-plugin"):
+        families = manager.components("family")
+    assert {"cnn", "mlp"} <= set(families) and "twin" not in families
+    assert len(manager.failures) == 1 and manager.failures[0].entry_point == "broken-plugin"
+    assert manager.get("strategy", "random")  # other kinds are untouched
 
 
 def test_the_kernel_imports_no_plugin():
@@ -144,7 +176,7 @@ def test_the_kernel_imports_no_plugin():
     offenders = [str(p) for p in kernel.rglob("*.py") if "snas_plugins" in p.read_text()]
     assert offenders == []
     code = (
-        "import sys, snas, snas.cli, snas.engine, snas.store, snas.api\n"
+        "import sys, snas, snas.frontends.cli, snas.runtime.engine, snas.runtime.store, snas.frontends.api\n"
         "m = snas.PluginManager(load_entry_points=False)\n"
         "assert not any(k.startswith('snas_plugins') for k in sys.modules), sorted(sys.modules)\n"
     )

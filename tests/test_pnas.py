@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from snas import JointSpace, Trial
-from snas.config import make_options
+from snas.runtime.config import make_options
 
 
 def _space(manager, families=("cnn", "mlp"), level=3):
@@ -143,7 +143,7 @@ def test_end_to_end_on_digits(name, tmp_path):
     options = {"initial_samples": 3, "top_k": 2, "num_expansions": 3, "random_candidates": 2}
     if name == "pnas_enas":
         options["shared_epochs"] = 1
-    result = snas.search(strategy=name, budget=5, network_types=["mlp"], run_dir=tmp_path / "run",
+    result = snas.search(strategy=name, max_trials=5, network_types=["mlp"], run_dir=tmp_path / "run",
                          evaluator_options={"max_epochs": 1}, strategy_options=options)
     assert len(result.trials) == 5 and result.best.score > 0.1
     generations = snas.load_run(tmp_path / "run").generations
@@ -176,8 +176,8 @@ def test_pnas_resumed_run_continues_like_the_uninterrupted_one(tmp_path):
 
     common = dict(evaluator="nb201", network_types=["nb201"], config={"max_complexity": 3},
                   strategy_options={"initial_samples": 6, "top_k": 4}, seed=2)
-    whole = snas.search("nb201_table", "pnas", budget=22, run_dir=tmp_path / "whole", **common)
-    snas.search("nb201_table", "pnas", budget=8, run_dir=tmp_path / "part", **common)  # stops mid-round (6 + 2 of 4)
+    whole = snas.search("nb201_table", "pnas", max_trials=22, run_dir=tmp_path / "whole", **common)
+    snas.search("nb201_table", "pnas", max_trials=8, run_dir=tmp_path / "part", **common)  # stops mid-round (6 + 2 of 4)
     resumed = snas.resume(tmp_path / "part" / "run.h5", max_trials=22)
     assert [t.arch for t in sorted(resumed.trials, key=lambda t: t.trial_id)] == \
         [t.arch for t in sorted(whole.trials, key=lambda t: t.trial_id)]

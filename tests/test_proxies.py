@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from snas import Architecture, Choice, NetworkFamily, SearchSpace
-from snas.prescreen import keep_count
+from snas.runtime.prescreen import keep_count
 
 CPU = torch.device("cpu")
 PROXIES = ("zen", "naswot", "synflow")
@@ -62,7 +62,7 @@ def proxy(manager, name, **options):
 def test_proxy_is_deterministic_for_a_seed(manager, digits, name):
     arch = Architecture("cnn", {"num_layers": 2, "filters": [32, 64], "kernel_sizes": [3, 3], "activation": "relu",
                                 "skip_connections": False, "use_batch_norm": True, "dropout": 0.1,
-                                "learning_rate": 0.01, "optimizer": "adam"})
+                                "head": "global_pool", "learning_rate": 0.001, "optimizer": "adam"})
     family = manager.get_family("cnn")
     ev = proxy(manager, name)
     a = ev.evaluate(arch, family, digits, seed=3, device=CPU)
@@ -146,7 +146,7 @@ def test_prescreening_trains_only_the_kept_fraction():
     import snas
 
     result = snas.search(
-        "digits", "random", budget=4, seed=0, run_dir="run", network_types=["mlp"],
+        "digits", "random", max_trials=4, seed=0, run_dir="run", network_types=["mlp"],
         evaluator_options={"max_epochs": 1, "full_metrics": False},
         config={"prescreen": "synflow", "prescreen_keep": 0.25}, device="cpu",
     )

@@ -6,7 +6,7 @@ import pytest
 
 import snas
 from snas import Architecture, Trial, TrialContext
-from snas.trial import running
+from snas.runtime.trial import running
 from snas_plugins.pruners.asha import ASHAOptions, ASHAPruner
 from snas_plugins.pruners.median import MedianOptions, MedianPruner
 
@@ -68,7 +68,7 @@ def test_a_trial_learns_it_is_pruned_from_its_own_report():
 
 
 def test_pruning_through_the_engine_stops_trials_and_keeps_their_curves(tmp_path):
-    result = nb201_search(tmp_path, "pruned", "random", budget=30, evaluator_options={"sleep_seconds": 0.02},
+    result = nb201_search(tmp_path, "pruned", "random", max_trials=30, evaluator_options={"sleep_seconds": 0.02},
                           config={"pruner": "asha", "pruner_options": {"min_steps": 1, "reduction_factor": 2}})
     pruned = [t for t in result.trials if t.status == "pruned"]
     assert len(result.trials) == 30 and 5 <= len(pruned) < 30
@@ -76,14 +76,14 @@ def test_pruning_through_the_engine_stops_trials_and_keeps_their_curves(tmp_path
     assert result.best.status == "ok"
     ok = [t for t in result.trials if t.status == "ok"]
     assert sum(len(t.curves["val_acc"]) for t in ok + pruned) < 4 * 30  # less work than without pruning
-    again = nb201_search(tmp_path, "again", "random", budget=30, evaluator_options={"sleep_seconds": 0.02},
+    again = nb201_search(tmp_path, "again", "random", max_trials=30, evaluator_options={"sleep_seconds": 0.02},
                          config={"pruner": "asha", "pruner_options": {"min_steps": 1, "reduction_factor": 2}})
     assert signature(again) == signature(result)
 
 
 @pytest.mark.slow
 def test_pruning_is_the_same_on_two_workers(tmp_path):
-    kwargs = dict(budget=20, evaluator_options={"sleep_seconds": 0.05},
+    kwargs = dict(max_trials=20, evaluator_options={"sleep_seconds": 0.05},
                   config={"pruner": "median", "pruner_options": {"n_startup_trials": 3}, "max_in_flight": 2})
     inline = nb201_search(tmp_path, "inline", "random", **kwargs)
     pooled = nb201_search(tmp_path, "pool", "random", executor="process", num_workers=2, **kwargs)

@@ -18,7 +18,7 @@ from PIL import Image
 
 import snas
 from snas import Choice, NetworkFamily, SearchSpace, hookimpl
-from snas.cli import cli
+from snas.frontends.cli import cli
 from snas_plugins.reporting import analysis, figures
 from snas_plugins.reporting.analysis import FigureUnavailable
 from snas_plugins.reporting.commands import PLOT_KINDS
@@ -50,7 +50,7 @@ class BrokenPlugin:
 def run(tmp_path_factory):
     """A real evolutionary search on digits: 11 trained architectures over 3 generations, full metrics."""
     folder = tmp_path_factory.mktemp("report") / "run"
-    snas.search(budget=11, seed=0, run_dir=folder,
+    snas.search(max_trials=11, seed=0, run_dir=folder,
                 strategy_options={"population_size": 5, "generations": 3, "elite_size": 2},
                 evaluator_options={"max_epochs": 2})
     return snas.load_run(folder / "run.h5")
@@ -63,7 +63,7 @@ def failed_run(tmp_path_factory):
     name = manager.register(BrokenPlugin(), name="report-test-broken")
     try:
         folder = tmp_path_factory.mktemp("report") / "failed"
-        snas.search(strategy="random", network_types=["broken_for_report"], budget=2, seed=0, run_dir=folder)
+        snas.search(strategy="random", network_types=["broken_for_report"], max_trials=2, seed=0, run_dir=folder)
     finally:
         manager.unregister(name=name)
     return snas.load_run(folder / "run.h5")
@@ -71,7 +71,7 @@ def failed_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def commands():
-    """The ``snas`` group with the plugin commands added, as ``snas.cli.main`` does."""
+    """The ``snas`` group with the plugin commands added, as ``snas.frontends.cli.main`` does."""
     snas.get_plugin_manager().hook.snas_register_commands(cli=cli)
     return cli
 
@@ -127,7 +127,7 @@ def test_plot_accepts_the_run_folder_and_writes_pdf(commands, run, tmp_path):
 @pytest.mark.slow  # starts the real `snas` program (torch and every plugin): ~10 s on a busy machine
 def test_missing_run_file_is_one_error_line(tmp_path):
     missing = tmp_path / "nowhere" / "run.h5"
-    proc = subprocess.run([sys.executable, "-m", "snas.cli", "plot", str(missing), "progress", "--out",
+    proc = subprocess.run([sys.executable, "-m", "snas", "plot", str(missing), "progress", "--out",
                            str(tmp_path / "p.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     errors = _error_lines(proc.stderr)

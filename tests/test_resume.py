@@ -52,7 +52,7 @@ def _env() -> dict[str, str]:
 
 
 def _snas(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snas.cli", *args], capture_output=True, text=True, env=_env(),
+    return subprocess.run([sys.executable, "-m", "snas", *args], capture_output=True, text=True, env=_env(),
                           timeout=900)
 
 
@@ -78,7 +78,7 @@ def test_killed_and_resumed_runs_equal_the_uninterrupted_run(tmp_path, name, mak
         moment = 0.0 if k == 0 else rng.uniform(0.0, duration * 0.8)  # the first: as soon as the run exists
         print(f"{name}: kill {k} at {moment:.3f} s after the run folder appeared (KILL_SEED={KILL_SEED})")
         folder = tmp_path / f"killed{k}"
-        proc = subprocess.Popen([sys.executable, "-m", "snas.cli", "search", *args, "--output-dir", str(tmp_path),
+        proc = subprocess.Popen([sys.executable, "-m", "snas", "search", *args, "--output-dir", str(tmp_path),
                                  "--run-name", folder.name], env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 300
@@ -97,7 +97,7 @@ def test_killed_and_resumed_runs_equal_the_uninterrupted_run(tmp_path, name, mak
 
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_with_a_summary_and_exit_143(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "snas.cli", "search", "--network-type", "mlp", "--max-trials", "40",
+    proc = subprocess.Popen([sys.executable, "-m", "snas", "search", "--network-type", "mlp", "--max-trials", "40",
                              "--max-epochs", "3", "--output-dir", str(tmp_path), "--run-name", "term", "--quiet"],
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_file = tmp_path / "term" / "run.h5"
@@ -115,7 +115,7 @@ def test_sigterm_stops_cleanly_with_a_summary_and_exit_143(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_at_start_up_is_one_line_and_exit_130(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "snas.cli", "search", "--output-dir", str(tmp_path)], env=_env(),
+    proc = subprocess.Popen([sys.executable, "-m", "snas", "search", "--output-dir", str(tmp_path)], env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)  # importing torch and the plugins
     proc.send_signal(signal.SIGINT)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snas import Architecture, Choice, IntRange, InvalidArchitecture, JointSpace, LayerList, SearchSpace
-from snas.plugins import get_plugin_manager
+from snas.contracts.space import ConditionalChoice
+from snas.runtime.plugins import get_plugin_manager
 
 TOY = SearchSpace(
     family="toy",
@@ -135,3 +136,74 @@ def test_unavailable_level_is_a_clear_error():
         late.at_level(1)
     with pytest.raises(InvalidArchitecture, match="available at complexity level 1"):
         JointSpace({"late": late}, max_level=1)
+
+
+# -- conditional parameters -------------------------------------------------------
+
+LR = ConditionalChoice("lr", on="opt", cases={"sgd": (0.1, 0.05, 0.01), "adam": (3e-3, 1e-3, 3e-4)})
+TRAINED = SearchSpace(
+    family="trained",
+    parameters=[IntRange("num_layers", 1, 3), Choice("opt", ("sgd", "adam")), LR],
+    levels={1: {"lr": (0.1, 0.05, 1e-3)}},
+)
+
+
+def test_a_conditional_value_is_always_drawn_from_its_parents_case():
+    rng = np.random.default_rng(0)
+    pairs = set()
+    for _ in range(300):
+        arch = TRAINED.sample(rng)
+        TRAINED.validate(arch)
+        assert arch["lr"] in dict(LR.cases)[arch["opt"]]
+        pairs.add((arch["opt"], arch["lr"]))
+    assert len(pairs) == 6  # every sensible pair, and only those
+
+
+def test_a_value_outside_its_parents_case_is_invalid_and_named():
+    with pytest.raises(InvalidArchitecture, match=r"'lr': 0.1 is not in \{0.003, 0.001, 0.0003\} \(opt='adam'"):
+        TRAINED.validate(Architecture("trained", {"num_layers": 1, "opt": "adam", "lr": 0.1}))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mutation_and_crossover_keep_conditional_values_in_their_case(seed):
+    rng = np.random.default_rng(seed)
+    for level in (1, 3):
+        space = TRAINED.at_level(level)
+        a, b = space.sample(rng), space.sample(rng)
+        for _ in range(40):
+            a = space.mutate(a, rng, rate=0.5)
+            b = space.mutate_parameter(b, "opt", rng)
+            child = space.crossover(a, b, rng)
+            for arch in (a, b, child):
+                space.validate(arch)
+
+
+def test_switching_the_parent_keeps_a_values_place_in_its_range():
+    arch = Architecture("trained", {"num_layers": 2, "opt": "adam", "lr": 3e-4})
+    assert TRAINED.project(arch.replace(opt="sgd"))["lr"] == 0.01  # smallest to smallest
+    assert TRAINED.project(arch.replace(opt="sgd", lr=1e-3))["lr"] == 0.05  # middle to middle
+    assert TRAINED.project(arch.replace(lr=0.2))["lr"] == 3e-3  # unknown value: the nearest allowed
+    # a level restricts every case; projection into the level keeps the case
+    assert TRAINED.at_level(1).project(arch)["lr"] == 1e-3
+
+
+def test_conditional_parameters_encode_and_describe_over_all_cases():
+    assert LR.values == (0.1, 0.05, 0.01, 3e-3, 1e-3, 3e-4)
+    a = Architecture("trained", {"num_layers": 1, "opt": "adam", "lr": 1e-3})
+    b = a.replace(opt="sgd", lr=0.05)
+    assert TRAINED.encoding_size == 1 + 2 + 6
+    assert TRAINED.encode(a).tolist()[3:] == [0, 0, 0, 0, 1, 0]
+    assert not np.array_equal(TRAINED.encode(a), TRAINED.encode(b))
+    row = {r["name"]: r for r in TRAINED.describe()}["lr"]
+    assert row["kind"] == "ConditionalChoice"
+    assert row["values"] == "opt='sgd': {0.1, 0.05, 0.01}; opt='adam': {0.003, 0.001, 0.0003}"
+    assert TRAINED.describe_levels()[1]["lr"] == "opt='sgd': {0.1, 0.05}; opt='adam': {0.001}"
+
+
+def test_a_conditional_parameter_needs_its_parent_first_and_every_case():
+    with pytest.raises(ValueError, match="must be a Choice parameter declared before it"):
+        SearchSpace("bad", [LR, Choice("opt", ("sgd", "adam"))])
+    with pytest.raises(ValueError, match="no case for opt='adamw'"):
+        SearchSpace("bad", [Choice("opt", ("sgd", "adam", "adamw")), LR])
+    with pytest.raises(ValueError, match="leaves no value for opt='adam'"):
+        LR.restrict((0.1,))

@@ -16,7 +16,7 @@ import torch
 
 import snas
 from snas import Architecture, PendingTrial, RunFileError, Trial
-from snas.store import (
+from snas.runtime.store import (
     FORMAT_VERSION, JOURNAL_FILE, JournalReader, RunLocked, RunWriter, encode_line, lock_holder, read_run,
 )
 
@@ -36,7 +36,7 @@ def _trial(i: int, score: float | None = 0.5, status: str = "ok") -> Trial:
     )
 
 
-def _new(folder: Path) -> tuple[RunWriter, snas.store.RunLog]:
+def _new(folder: Path) -> tuple[RunWriter, snas.runtime.store.RunLog]:
     return RunWriter.create(folder, run_name="demo", config={"dataset": "digits", "seed": 0}, plugins={},
                             data_info={"input_shape": [1, 8, 8], "num_classes": 10})
 
@@ -133,15 +133,15 @@ def test_one_writer_at_a_time(tmp_path):
 
 
 def test_a_second_snas_process_on_the_same_run_is_refused(tmp_path):
-    code = ("import sys, time; from snas.store import RunWriter\n"
+    code = ("import sys, time; from snas.runtime.store import RunWriter\n"
             "w, _ = RunWriter.create(sys.argv[1], run_name='x', config={'dataset': 'digits'}, plugins={},\n"
             "                        data_info={})\n"
             "print('ready', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        resume = subprocess.run([sys.executable, "-m", "snas.cli", "resume", str(tmp_path / "run")],
-                                capture_output=True, text=True, timeout=120)
+        resume = subprocess.run([sys.executable, "-m", "snas", "resume", str(tmp_path / "run")],
+                                capture_output=True, text=True, timeout=600)
         assert resume.returncode != 0
         assert f"being written by process {holder.pid}" in resume.stderr and "Traceback" not in resume.stderr
     finally:
@@ -199,16 +199,26 @@ def test_format_1_files_still_open(tmp_path):
 
 @pytest.mark.slow
 def test_a_format_1_run_resumes_as_the_uninterrupted_run(tmp_path):
-    """The fixture was written by snas 0.1, interrupted inside its second generation."""
-    folder = tmp_path / "old"
-    folder.mkdir()
-    shutil.copy(DATA / "run_v1_interrupted.h5", folder / "run.h5")
+    """The fixture was written by snas 0.1, interrupted inside its second generation.
+
+    The expectation is that run finished by snas 0.1. Its recorded trials (0-4)
+    and the two in flight (5, 6) must come out as they did; the generation
+    after them is bred with today's search space (the learning rate is tied to
+    the optimizer since), so there resuming must only be deterministic.
+    """
     torch.set_num_threads(1)
-    resumed = snas.resume(folder)
     expected = json.loads((DATA / "run_v1_expected.json").read_text())
-    assert [[t.trial_id, t.fingerprint, t.status, t.score, t.cached_from] for t in resumed.trials] == expected["trials"]
-    assert resumed.best.trial_id == expected["best"] and resumed.format_version == FORMAT_VERSION
-    assert (folder / "run.v1.h5").exists()
+    runs = []
+    for name in ("old", "again"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(DATA / "run_v1_interrupted.h5", folder / "run.h5")
+        resumed = snas.resume(folder)
+        assert resumed.format_version == FORMAT_VERSION and (folder / "run.v1.h5").exists()
+        runs.append([[t.trial_id, t.fingerprint, t.status, t.score, t.cached_from] for t in resumed.trials])
+    assert runs[0][:7] == expected["trials"][:7]
+    assert len(runs[0]) == len(expected["trials"]) and all(row[2] == "ok" for row in runs[0])
+    assert runs[1] == runs[0]
 
 
 # -- damaged and hostile files, through the CLI ------------------------------------------------
@@ -288,7 +298,7 @@ def test_damaged_files_through_the_cli_give_one_line_and_no_traceback(tmp_path):
         path = _good_run(tmp_path / how.replace(" ", "-"))
         _damage(path, how)
         paths.append(str(path))
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom snas.cli import cli\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom snas.frontends.cli import cli\n"
             "import json\n"
             "for p in sys.argv[1:]:\n"
             "    r = CliRunner().invoke(cli, ['show', p])\n"

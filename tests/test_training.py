@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 import weakref
 
 import pytest
 import torch
 from torch import nn
 
-from snas import Architecture, NetworkFamily, SearchSpace, Choice
+from snas import Architecture, Choice, NetworkFamily, SearchSpace, TrialContext
+from snas.runtime import trial
 from snas_plugins.evaluators.train import EarlyStopping, Train, TrainOptions, make_optimizer
 
 CPU = torch.device("cpu")
@@ -221,3 +223,81 @@ def test_learning_rate_schedule(digits, schedule):
         assert lr[3] == pytest.approx(0.01 * (1 + math.cos(math.pi * 3 / 6)) / 2)
     else:
         assert lr == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001])
+
+
+# -- talking to the engine ----------------------------------------------------------
+
+
+class StopWith(TrialContext):
+    """A trial context that answers ``status`` once ``when()`` is true (a pruner's or the deadline's answer)."""
+
+    def __init__(self, status, when, **kwargs):
+        super().__init__(7, **kwargs)
+        self.status, self.when = status, when
+
+    def should_stop(self):
+        return self.status if self.when() else None
+
+
+def test_a_deadline_in_the_past_cuts_the_trial_short_after_its_first_batch(digits):
+    family = ToyFamily()
+    context = TrialContext(3, deadline=time.time() - 1.0)
+    with trial.running(context):
+        result = Train(TrainOptions(max_epochs=5)).evaluate(toy_arch(), family, digits, seed=0, device=CPU)
+    assert family.train_calls == 1
+    assert result.status == "cut_short" and result.score is None and result.weights is None
+    assert "before any epoch finished" in result.error and "epoch 1, batch 1" in result.error
+    assert result.curves["val_acc"] == [] and result.metrics["epochs"] == 0
+    assert "test_accuracy" not in result.metrics  # no test pass after the deadline
+
+
+@pytest.mark.parametrize("status", ["cut_short", "pruned"])
+def test_a_stopped_trial_keeps_its_finished_epochs_and_best_weights(digits, status):
+    family = ToyFamily()
+    per_epoch = math.ceil(len(digits.train) / 32)
+    # stop in the middle of the third epoch: two epochs finished, the third is dropped
+    context = StopWith(status, lambda: family.train_calls >= 2 * per_epoch + 3)
+    with trial.running(context):
+        result = Train(TrainOptions(max_epochs=5, batch_size=32, patience=None)).evaluate(
+            toy_arch(), family, digits, seed=0, device=CPU)
+    assert family.train_calls == 2 * per_epoch + 3
+    assert result.status == status and result.error is None
+    assert len(result.curves["val_acc"]) == len(result.curves["train_loss"]) == 2
+    best = max(result.curves["val_acc"])
+    assert result.score == best and result.metrics["best_epoch"] == result.curves["val_acc"].index(best) + 1
+    assert result.metrics["stopped_by"] == status and "test_accuracy" not in result.metrics
+    model = family.build(toy_arch(), digits.input_shape, digits.num_classes)
+    model.load_state_dict(result.weights)  # the best epoch's weights, complete
+
+
+def test_the_trainer_reports_every_epoch_and_the_test_pass(digits):
+    seen = []
+    context = TrialContext(5, on_progress=seen.append)
+    with trial.running(context):
+        result = Train(TrainOptions(max_epochs=3, patience=None, full_metrics=False)).evaluate(
+            toy_arch(), ToyFamily(), digits, seed=0, device=CPU)
+    assert result.ok
+    assert [(p.phase, p.step, p.total) for p in seen] == [
+        ("training", 1, 3), ("training", 2, 3), ("training", 3, 3), ("final test", None, None)]
+    assert all(p.trial_id == 5 for p in seen)
+    for p, val_acc, val_loss, train_loss in zip(seen, result.curves["val_acc"], result.curves["val_loss"],
+                                                result.curves["train_loss"]):
+        assert p.metrics == pytest.approx({"val_acc": val_acc, "val_loss": val_loss, "train_loss": train_loss})
+
+
+def test_the_time_cap_ends_training_with_a_finished_trial(digits):
+    family = ToyFamily()
+    result = Train(TrainOptions(max_epochs=5, max_trial_seconds=1e-9, full_metrics=False)).evaluate(
+        toy_arch(), family, digits, seed=0, device=CPU)
+    assert family.train_calls == 1  # the cap is checked after every batch
+    assert result.ok and result.metrics["stopped_by"] == "time_cap"
+    assert result.metrics["epochs"] == 1 and "test_accuracy" in result.metrics
+
+
+def test_the_score_is_the_best_epochs_validation_accuracy_without_another_pass(digits):
+    result = Train(TrainOptions(max_epochs=4, patience=None, full_metrics=False)).evaluate(
+        toy_arch(), ToyFamily(), digits, seed=0, device=CPU)
+    best = result.metrics["best_epoch"] - 1
+    assert result.score == result.metrics["val_accuracy"] == result.curves["val_acc"][best]
+    assert result.metrics["val_loss"] == result.curves["val_loss"][best]
+    assert result.metrics["stopped_by"] == "max_epochs"

@@ -86,7 +86,7 @@ def run_engine(strategy: str, seed: int, queries: int, dataset: str = "cifar10",
     config = {"max_complexity": 3, **search.pop("config", {})}
     with tempfile.TemporaryDirectory(prefix="snas-nb201-") as tmp:
         result = snas.search(
-            "nb201_table", strategy, budget=queries, seed=seed, run_dir=Path(run_dir or Path(tmp) / "run"),
+            "nb201_table", strategy, max_trials=queries, seed=seed, run_dir=Path(run_dir or Path(tmp) / "run"),
             evaluator="nb201", network_types=["nb201"], config=config,
             strategy_options=dict(strategy_options or {}), evaluator_options=evaluator_options,
             dataset_options={"dataset": dataset}, manager=manager, **search,

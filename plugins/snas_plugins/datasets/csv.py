@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 
 from snas import hookimpl
-from snas.errors import DataError
+from snas import DataError
 from snas_plugins.datasets.custom import CustomOptions, Entry, ImageSet
 
 
@@ -34,6 +34,7 @@ class CsvImages(ImageSet):
     description = "your images listed in a CSV file (--custom-csv-dataset FILE; columns image,label)"
     Options = CsvOptions
     flag = "--custom-csv-dataset FILE"
+    selector = ("--custom-csv-dataset", "path")
 
     def entries(self, path: Path) -> tuple[list[Entry], list[str]]:
         opts = self.options

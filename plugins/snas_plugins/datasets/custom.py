@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from snas import DataBundle, Dataset, TensorSplit
-from snas.errors import ConfigError, DataError
+from snas import ConfigError, DataError
 from snas_plugins.datasets.vision import _check_image_size, make_augment, parse_image_size, stratified_split
 
 #: file name endings read as images (case-insensitive)

@@ -11,15 +11,17 @@ import attrs
 import numpy as np
 import torch
 
-from snas import DataBundle, Dataset, TensorSplit, hookimpl
+from snas import DataBundle, Dataset, TensorSplit, hookimpl, option
 
 
 @attrs.frozen
 class DigitsOptions:
     """Fractions of the 1,797 images held out for validation and test."""
 
-    val_fraction: float = attrs.field(default=0.2, validator=attrs.validators.and_(attrs.validators.gt(0.0), attrs.validators.lt(0.5)))
-    test_fraction: float = attrs.field(default=0.2, validator=attrs.validators.and_(attrs.validators.gt(0.0), attrs.validators.lt(0.5)))
+    val_fraction: float = option(0.2, low=0, low_open=True, high=0.5, high_open=True,
+                                 help="Fraction of the images held out for validation.")
+    test_fraction: float = option(0.2, low=0, low_open=True, high=0.5, high_open=True,
+                                  help="Fraction of the images held out for testing.")
 
 
 class Digits(Dataset):
@@ -28,6 +30,7 @@ class Digits(Dataset):
     name = "digits"
     description = "scikit-learn's 1,797 handwritten digits (1x8x8, 10 classes), no download"
     Options = DigitsOptions
+    default = True
     input_shape = (1, 8, 8)
     num_classes = 10
 

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from snas import hookimpl
-from snas.errors import ConfigError
+from snas import ConfigError
 from snas_plugins.datasets.vision import TorchvisionDataset, VisionOptions, _check_image_size
 
 

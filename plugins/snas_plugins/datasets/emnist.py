@@ -12,7 +12,7 @@ import attrs
 import torch
 
 from snas import hookimpl
-from snas.errors import ConfigError
+from snas import ConfigError
 from snas_plugins.datasets.vision import IdxDataset, VisionOptions
 
 SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from snas import hookimpl
-from snas.errors import DataError
+from snas import DataError
 from snas_plugins.datasets.custom import Entry, ImageSet, is_image_file
 
 
@@ -21,6 +21,7 @@ class FolderImages(ImageSet):
     name = "folder"
     description = "your images in one subfolder per class (--custom-folder-dataset DIR)"
     flag = "--custom-folder-dataset DIR"
+    selector = ("--custom-folder-dataset", "path")
 
     def _classes(self, path: Path) -> list[Path]:
         if not path.is_dir():

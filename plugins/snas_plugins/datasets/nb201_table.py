@@ -14,7 +14,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from snas import DataBundle, Dataset, TensorSplit, hookimpl
+from snas import DataBundle, Dataset, TensorSplit, hookimpl, option
 
 #: input shape and classes of each NAS-Bench-201 data set
 SHAPES = {"cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100), "imagenet16": ((3, 16, 16), 120)}
@@ -24,7 +24,8 @@ SHAPES = {"cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100), "imagene
 class NB201TableOptions:
     """Which NAS-Bench-201 data set the table lookups read (cifar10, cifar100, imagenet16)."""
 
-    dataset: str = attrs.field(default="cifar10", validator=attrs.validators.in_(tuple(SHAPES)))
+    dataset: str = option("cifar10", choices=tuple(SHAPES), flag="--table-dataset",
+                          help="Which of the table's data sets the search is scored on.")
 
 
 class NB201Table(Dataset):

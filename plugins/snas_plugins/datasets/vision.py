@@ -23,8 +23,9 @@ import attrs
 import numpy as np
 import torch
 
-from snas import DataBundle, Dataset, StreamingSplit, TensorSplit, compose_augment, horizontal_flip, random_crop
-from snas.errors import ConfigError, DataError
+from snas import DataBundle, Dataset, StreamingSplit, TensorSplit
+from snas_plugins.datasets.augment import compose_augment, horizontal_flip, random_crop
+from snas import ConfigError, DataError
 
 
 def default_data_dir() -> Path:

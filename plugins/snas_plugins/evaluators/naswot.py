@@ -22,7 +22,7 @@ import attrs
 import torch
 from torch import nn
 
-from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, hookimpl
+from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, hookimpl, option
 from snas_plugins.evaluators.proxy import FLOOR, RECTIFIERS, run_proxy
 
 
@@ -30,7 +30,7 @@ from snas_plugins.evaluators.proxy import FLOOR, RECTIFIERS, run_proxy
 class NaswotOptions:
     """Number of training images in the scoring batch."""
 
-    batch_size: int = attrs.field(default=64, validator=attrs.validators.gt(1))
+    batch_size: int = option(64, low=2, help="Real training images whose activation codes are compared.")
 
 
 def naswot_score(model: nn.Module, images: torch.Tensor) -> tuple[float, int]:

@@ -6,11 +6,17 @@ for small data sets), bfloat16 autocast on CUDA, gradient clipping, and early
 stopping on the monitored validation metric with the best epoch's weights
 restored. A NaN or infinite loss stops training at once and fails the trial;
 running out of device memory fails the trial and frees the memory.
+
+The trainer talks to the engine through :func:`snas.current_trial`: after
+every epoch it reports the validation curve (phase ``"training"``), before
+the test pass it reports ``"final test"``, and after every batch it asks
+whether to stop (the run's deadline, a pruner). A stopped trial returns at
+once with that status (``"cut_short"``, ``"pruned"``): see
+:meth:`Train.evaluate`.
 """
 
 from __future__ import annotations
 
-import copy
 import gc
 import math
 import time
@@ -21,36 +27,35 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import snas
 from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
 from snas_plugins.evaluators.metrics import classification_metrics, split_logits
 
 _in = attrs.validators.in_
-_gt0 = attrs.validators.gt(0)
-_ge0 = attrs.validators.ge(0)
 
 
 @attrs.frozen
 class TrainOptions:
-    """Training protocol settings (the CLI's --max-epochs, --batch-size, --patience, …).
+    """Training protocol settings (the CLI's --max-epochs, --batch-size, --patience, …)."""
 
-    ``protocol="fast"`` trains ``fast_epochs`` epochs of at most
-    ``fast_max_batches`` batches each. ``full_metrics`` adds scikit-learn
-    metrics on the test split (precision, recall, F1, confusion matrix, ROC,
-    top-k) to every full-protocol trial.
-    """
-
-    max_epochs: int = attrs.field(default=20, validator=_gt0)
-    batch_size: int = attrs.field(default=64, validator=_gt0)
-    patience: int | None = attrs.field(default=5, validator=attrs.validators.optional(_ge0))
-    min_delta: float = attrs.field(default=0.0, validator=_ge0)
-    monitor: str = attrs.field(default="val_acc", validator=_in(("val_acc", "val_loss")))
-    grad_clip: float | None = attrs.field(default=5.0, validator=attrs.validators.optional(_gt0))
-    schedule: str = attrs.field(default="none", validator=_in(("none", "cosine", "step")))
-    weight_decay: float = attrs.field(default=0.0, validator=_ge0)
-    fast_epochs: int = attrs.field(default=3, validator=_gt0)
-    fast_max_batches: int | None = attrs.field(default=20, validator=attrs.validators.optional(_gt0))
-    mixed_precision: bool = True
-    full_metrics: bool = True
+    max_epochs: int = snas.option(10, low=1, help="Epochs per trial at most (full protocol).")
+    batch_size: int = snas.option(64, low=1, help="Training batch size.")
+    patience: int | None = snas.option(3, low=0, help="Epochs without improvement before stopping; none: never.")
+    min_delta: float = snas.option(0.0, low=0.0, help="Smallest change of the monitored metric that counts.")
+    monitor: str = snas.option("val_acc", choices=("val_acc", "val_loss"), help="Metric early stopping watches.")
+    grad_clip: float | None = snas.option(5.0, low=0.0, low_open=True,
+                                          help="Clip the gradient norm to this; none: no clipping.")
+    schedule: str = snas.option("none", choices=("none", "cosine", "step"), help="Learning-rate schedule.")
+    weight_decay: float = snas.option(0.0, low=0.0, help="Weight decay (AdamW uses 0.01 when this is 0).")
+    fast_epochs: int = snas.option(3, low=1, help="Epochs of the reduced (fast) protocol.")
+    fast_max_batches: int | None = snas.option(20, low=1, help="Batches per epoch of the fast protocol; none: all.")
+    max_trial_seconds: float | None = snas.option(
+        None, low=0.0, low_open=True,
+        help="Training time cap per trial: stop training once this many seconds are spent (and do not start an "
+             "epoch that would end past it); the trial keeps its best epoch. None: no cap.")
+    mixed_precision: bool = snas.option(True, help="bfloat16 autocast on CUDA.")
+    full_metrics: bool = snas.option(True, help="Precision, recall, F1, confusion matrix, ROC and top-k on the "
+                                                "test split for every full-protocol trial.")
 
 
 class Diverged(Exception):
@@ -96,13 +101,18 @@ def evaluate_split(model: nn.Module, split: Any, batch_size: int, device: torch.
     return {"loss": float(total_loss) / max(count, 1), "accuracy": float(correct) / max(count, 1)}
 
 
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s ``state_dict`` that later training steps do not change."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 class EarlyStopping:
     """Tracks the monitored metric; an improvement is a change larger than ``min_delta``.
 
     ``val_acc`` must rise, ``val_loss`` fall. Training stops once ``patience``
     epochs in a row brought no improvement (0 and 1 both stop at the first;
-    ``None`` never stops). Keeps a deep copy of the best epoch's weights so
-    they can be restored.
+    ``None`` never stops). Keeps a copy of the best epoch's weights so they
+    can be restored.
     """
 
     def __init__(self, monitor: str = "val_acc", patience: int | None = 5, min_delta: float = 0.0):
@@ -124,7 +134,7 @@ class EarlyStopping:
         """Record one epoch; returns True when training should stop."""
         if self.improved(value):
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
+            self.best_state = snapshot(model)
         else:
             self.bad_epochs += 1
         return self.patience is not None and self.bad_epochs >= max(self.patience, 1)
@@ -135,12 +145,23 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
+class _Stop(Exception):
+    """Training ends before its protocol does: the engine asked (``status``), or the time cap was reached."""
+
+    def __init__(self, status: str | None):
+        super().__init__(status)
+        self.status = status
+
+
 class Train(Evaluator):
     """Train with the architecture's optimizer; score = validation accuracy of the best epoch."""
 
     name = "train"
     description = "train each architecture; score is validation accuracy, test accuracy reported"
     Options = TrainOptions
+    default = True
+    summary_metrics = (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
+                       ("params", "parameters"))
 
     def evaluate(
         self,
@@ -152,6 +173,21 @@ class Train(Evaluator):
         device: torch.device,
         protocol: str = "full",
     ) -> TrialResult:
+        """Train ``arch`` and score it; stops early when the engine asks.
+
+        A trial finishes with status ``"ok"`` after ``max_epochs``, early
+        stopping or the ``max_trial_seconds`` cap, with the score (validation
+        accuracy), weights and test metrics of its best epoch.
+
+        When :meth:`snas.TrialContext.should_stop` answers a status
+        (``"cut_short"`` at the run's deadline, ``"pruned"`` from a pruner),
+        training stops after the current batch and the trial returns that
+        status at once, without a test pass: the curves of the epochs that
+        finished (the unfinished epoch is dropped), and the score, validation
+        metrics and weights of the best of them. If no epoch finished there
+        is nothing honest to score: the result has that status, no score, no
+        weights, empty curves, and ``error`` says where it stopped.
+        """
         start = time.perf_counter()
         try:
             return self._train(arch, family, data, seed=seed, device=device, protocol=protocol, start=start)
@@ -166,12 +202,14 @@ class Train(Evaluator):
     def _train(self, arch: Architecture, family: NetworkFamily, data: DataBundle, *, seed: int,
                device: torch.device, protocol: str, start: float) -> TrialResult:
         opts: TrainOptions = self.options
+        trial = snas.current_trial()
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         amp = opts.mixed_precision and device.type == "cuda"
         fast = protocol == "fast"
         epochs = opts.fast_epochs if fast else opts.max_epochs
         max_batches = opts.fast_max_batches if fast else None
+        cap = None if opts.max_trial_seconds is None else start + opts.max_trial_seconds
 
         model = family.build(arch, data.input_shape, data.num_classes).to(device)
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -180,10 +218,17 @@ class Train(Evaluator):
         scheduler = _scheduler(opts.schedule, optimizer, epochs)
         stopper = EarlyStopping(opts.monitor, opts.patience, opts.min_delta)
         curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "lr": []}
+        base = {"protocol": protocol, "max_epochs": epochs, "max_batches_per_epoch": max_batches, "params": params,
+                "flops": flops, "device": str(device)}
         on_cpu = device.type == "cpu"
         check_every = 20  # batches between divergence checks on an accelerator (each check syncs)
+        clip = opts.grad_clip
+        weights = list(model.parameters())
+        stopped_by = "max_epochs"
+        epoch = step = 0
         try:
             for epoch in range(epochs):
+                epoch_start = time.perf_counter()
                 model.train()
                 total_loss = torch.zeros((), device=device)
                 correct = torch.zeros((), device=device, dtype=torch.long)
@@ -207,13 +252,19 @@ class Train(Evaluator):
                         raise Diverged(f"loss became {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    if opts.grad_clip is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+                    if clip is not None:
+                        nn.utils.clip_grad_norm_(weights, clip, foreach=True)
                     optimizer.step()
                     if not on_cpu:  # on an accelerator, accumulate on the device and sync once per epoch
                         total_loss.add_(loss.detach(), alpha=yb.numel())
                     correct.add_((logits.detach().argmax(1) == yb).sum())
                     seen += yb.numel()
+                    status = trial.should_stop()
+                    if status is not None:
+                        raise _Stop(status)
+                    if cap is not None and time.perf_counter() >= cap:
+                        stopped_by = "time_cap"
+                        break
                 curves["lr"].append(float(optimizer.param_groups[0]["lr"]))
                 if scheduler is not None:
                     scheduler.step()
@@ -225,15 +276,31 @@ class Train(Evaluator):
                 curves["train_acc"].append(float(correct) / max(seen, 1))
                 curves["val_loss"].append(val["loss"])
                 curves["val_acc"].append(val["accuracy"])
+                trial.report("training", step=epoch + 1, total=epochs, val_acc=val["accuracy"],
+                             val_loss=val["loss"], train_loss=train_loss)
                 monitored = val["accuracy"] if opts.monitor == "val_acc" else val["loss"]
                 if stopper.step(epoch, monitored, model):
+                    stopped_by = "early_stopping"
                     break
+                if stopped_by == "time_cap":
+                    break
+                if cap is not None and epoch + 1 < epochs and time.perf_counter() + (
+                        time.perf_counter() - epoch_start) > cap:
+                    stopped_by = "time_cap"  # the next epoch would end past the cap: do not start it
+                    break
+                status = trial.should_stop() if epoch + 1 < epochs else None  # a finished trial keeps its result
+                if status is not None:
+                    raise _Stop(status)
         except Diverged as exc:
-            return TrialResult.failed(f"diverged: {exc}", metrics={"params": params, "flops": flops, "protocol": protocol},
-                                      curves=curves,
+            return TrialResult.failed(f"diverged: {exc}", metrics=base, curves=curves,
                                       duration=time.perf_counter() - start)
+        except _Stop as stop:
+            return self._stopped(stop.status, stopper, curves, base, epoch, step, start)
+
+        best = stopper.best_epoch
         stopper.restore(model)
-        val = evaluate_split(model, data.val, opts.batch_size, device, amp)
+        val = {"loss": curves["val_loss"][best], "accuracy": curves["val_acc"][best]}
+        trial.report("final test")
         extra: dict[str, Any] = {}
         if opts.full_metrics and not fast:  # one pass over the test split gives loss, accuracy and the rest
             labels, logits = split_logits(model, data.test, opts.batch_size, device, amp)
@@ -243,29 +310,38 @@ class Train(Evaluator):
             extra = classification_metrics(labels.numpy(), probs, data.num_classes)
         else:
             test = evaluate_split(model, data.test, opts.batch_size, device, amp)
-        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return TrialResult(
             status="ok",
             score=val["accuracy"],
             metrics={
                 **extra,
-                "protocol": protocol,
-                "max_epochs": epochs,
-                "max_batches_per_epoch": max_batches,
+                **base,
                 "val_accuracy": val["accuracy"],
                 "val_loss": val["loss"],
                 "test_accuracy": test["accuracy"],
                 "test_loss": test["loss"],
-                "params": params,
-                "flops": flops,
                 "epochs": len(curves["val_acc"]),
-                "best_epoch": stopper.best_epoch + 1,
-                "device": str(device),
+                "best_epoch": best + 1,
+                "stopped_by": stopped_by,
             },
             curves=curves,
-            weights=weights,
+            weights={k: v.cpu() for k, v in stopper.best_state.items()},
             duration=time.perf_counter() - start,
         )
+
+    @staticmethod
+    def _stopped(status: str, stopper: EarlyStopping, curves: dict[str, list[float]], base: dict[str, Any],
+                 epoch: int, step: int, start: float) -> TrialResult:
+        """The result of a trial the engine stopped: its best finished epoch, or no score."""
+        metrics = {**base, "epochs": len(curves["val_acc"]), "stopped_by": status}
+        duration = time.perf_counter() - start
+        if stopper.best_state is None:
+            return TrialResult(status=status, score=None, metrics=metrics, curves=curves, duration=duration,
+                               error=f"{status} at epoch {epoch + 1}, batch {step + 1}, before any epoch finished")
+        best = stopper.best_epoch
+        metrics.update(val_accuracy=curves["val_acc"][best], val_loss=curves["val_loss"][best], best_epoch=best + 1)
+        return TrialResult(status=status, score=curves["val_acc"][best], metrics=metrics, curves=curves,
+                           weights={k: v.cpu() for k, v in stopper.best_state.items()}, duration=duration)
 
 
 def _scheduler(kind: str, optimizer: torch.optim.Optimizer, epochs: int) -> Any:

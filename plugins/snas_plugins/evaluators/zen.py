@@ -20,7 +20,7 @@ import attrs
 import torch
 from torch import nn
 
-from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, hookimpl
+from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, hookimpl, option
 from snas_plugins.evaluators.proxy import feature_module, finite_log, run_proxy
 
 
@@ -28,10 +28,10 @@ from snas_plugins.evaluators.proxy import feature_module, finite_log, run_proxy
 class ZenOptions:
     """Batch of Gaussian inputs, perturbation size, repeats, and whether to re-draw Gaussian weights."""
 
-    batch_size: int = attrs.field(default=16, validator=attrs.validators.gt(0))
-    alpha: float = attrs.field(default=0.01, validator=attrs.validators.gt(0))
-    repeat: int = attrs.field(default=1, validator=attrs.validators.gt(0))
-    gaussian_init: bool = True
+    batch_size: int = option(16, low=1, help="Random inputs per forward pass.")
+    alpha: float = option(0.01, low=0, low_open=True, help="Size of the input perturbation.")
+    repeat: int = option(1, low=1, help="Forward passes averaged.")
+    gaussian_init: bool = option(True, help="Re-initialize the network's weights from a Gaussian first.")
 
 
 def gaussian_init(model: nn.Module) -> None:

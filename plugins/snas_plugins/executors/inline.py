@@ -16,6 +16,7 @@ class Inline(Executor):
 
     name = "inline"
     description = "evaluate one trial at a time in this process"
+    default = True
 
     def __init__(self, options: Any, **kwargs: Any):
         super().__init__(options, **kwargs)

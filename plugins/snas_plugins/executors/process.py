@@ -93,6 +93,8 @@ class ProcessPool(Executor):
     name = "process"
     description = "parallel worker processes, one device each (--num-workers, --gpu-ids)"
     Options = ProcessOptions
+    default = True
+    parallel = True
 
     def __init__(self, options: ProcessOptions, **kwargs: Any):
         super().__init__(options, **kwargs)

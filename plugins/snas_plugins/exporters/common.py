@@ -1,7 +1,7 @@
 """Helpers shared by the built-in exporters (not a plugin).
 
 Every exporter writes its files into one folder; the orchestrator
-(:func:`snas.export.export_run`) adds ``metadata.json``, ``README.md``,
+(:func:`snas_plugins.exporters.run_export.export_run`) adds ``metadata.json``, ``README.md``,
 ``sample_inputs.npy`` and the ``example.py`` built here, then calls the
 exporter's ``verify``, which runs that example in a fresh Python process.
 """

@@ -6,13 +6,14 @@ from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
 from snas_plugins.families.common import (
-    conv_head,
     ACTIVATIONS,
     activation,
     downsample_positions,
+    head_parameter,
     level_restrictions,
     min_level,
     training_parameters,
+    with_head,
 )
 
 FILTERS = (16, 32, 64, 128, 256, 512)
@@ -48,6 +49,7 @@ class CNN(NetworkFamily):
     """Stacked convolutions with per-layer filters, kernel sizes and pooling placed to fit the input."""
 
     name = "cnn"
+    default = True  # searched when a run names no family: quick to train, strong on small images
     description = "plain convolutional network: per-layer filters and kernels, optional skips"
 
     def space(self) -> SearchSpace:
@@ -59,9 +61,10 @@ class CNN(NetworkFamily):
                 LayerList("kernel_sizes", Choice("kernel_size", KERNEL_SIZES), doc="kernel size per layer"),
                 Choice("activation", ACTIVATIONS, doc="activation function"),
                 Choice("skip_connections", (False, True), doc="identity skips where channels match"),
+                head_parameter(),
                 *training_parameters(),
             ],
-            levels=level_restrictions("filters", FILTERS, skip_param="skip_connections"),
+            levels=level_restrictions("filters", FILTERS, skip_param="skip_connections", head=True),
             min_level=min_level(self.name),
         )
 
@@ -80,7 +83,7 @@ class CNN(NetworkFamily):
             if i in pools:
                 layers.append(nn.MaxPool2d(2))
             c_in = c_out
-        return nn.Sequential(*layers, *conv_head(c_in, arch["dropout"], num_classes))
+        return with_head(layers, arch, c_in, input_shape, num_classes)
 
 
 @hookimpl

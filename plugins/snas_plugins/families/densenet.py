@@ -15,7 +15,15 @@ import torch
 from torch import nn
 
 from snas import Architecture, Choice, NetworkFamily, SearchSpace, hookimpl
-from snas_plugins.families.common import ACTIVATIONS, activation, min_level, norm2d, training_parameters
+from snas_plugins.families.common import (
+    ACTIVATIONS,
+    activation,
+    head_parameter,
+    min_level,
+    norm2d,
+    training_parameters,
+    with_head,
+)
 
 GROWTH_RATES = (12, 24, 32, 48)
 #: dense layers per block; named by their counts. "6-12-24-16" is DenseNet-121's arrangement.
@@ -78,6 +86,7 @@ class DenseNet(NetworkFamily):
                 Choice("bottleneck_size", BOTTLENECK_SIZES, doc="1x1 bottleneck width, in multiples of the growth rate"),
                 Choice("kernel_size", KERNEL_SIZES, doc="kernel size of each dense layer's convolution"),
                 Choice("activation", ACTIVATIONS, doc="activation function"),
+                head_parameter(),
                 *training_parameters(),
             ],
             min_level=min_level(self.name),
@@ -108,14 +117,9 @@ class DenseNet(NetworkFamily):
                 layers.append(transition(channels, out, pool, act, bn))
                 size = size // 2 if pool else size
                 channels = out
-        return nn.Sequential(
-            *layers,
-            norm2d(channels, bn),
-            activation(act),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(channels, num_classes),
-        )
+        # dropout acts inside the dense layers, as in DenseNet; the head has none
+        return with_head([*layers, norm2d(channels, bn), activation(act)], arch, channels, input_shape, num_classes,
+                         dropout=0.0)
 
 
 @hookimpl

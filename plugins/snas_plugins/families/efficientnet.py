@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from snas import Architecture, Choice, NetworkFamily, SearchSpace, hookimpl
-from snas_plugins.families.common import min_level, training_parameters
+from snas_plugins.families.common import head_parameter, min_level, training_parameters, with_head
 
 WIDTH_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5)
 DEPTH_FACTORS = (0.8, 1.0, 1.2, 1.4)
@@ -107,6 +107,7 @@ class EfficientNet(NetworkFamily):
                 Choice("width_factor", WIDTH_FACTORS, doc="scales every channel count"),
                 Choice("depth_factor", DEPTH_FACTORS, doc="scales every stage's block count"),
                 Choice("se_ratio", SE_RATIOS, doc="squeeze-and-excitation ratio (0.0: no SE block)"),
+                head_parameter(),
                 *training_parameters(),
             ],
             min_level=min_level(self.name),
@@ -130,14 +131,8 @@ class EfficientNet(NetworkFamily):
                 layers.append(MBConv(c_in, c_out, expansion, kernel, stride if i == 0 else 1, arch["se_ratio"], bn))
                 c_in = c_out
         head = scale_width(HEAD_CHANNELS, wf)
-        layers += [
-            conv_norm(c_in, head, 1, 1, bn, act=True),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(arch["dropout"]),
-            nn.Linear(head, num_classes),
-        ]
-        return nn.Sequential(*layers)
+        layers.append(conv_norm(c_in, head, 1, 1, bn, act=True))
+        return with_head(layers, arch, head, input_shape, num_classes)
 
 
 @hookimpl

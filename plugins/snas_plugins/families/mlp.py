@@ -17,6 +17,7 @@ class MLP(NetworkFamily):
     """Fully connected layers with per-layer widths on the flattened image."""
 
     name = "mlp"
+    default = True  # searched when a run names no family: quick to train, strong on small images
     description = "multi-layer perceptron on the flattened image: per-layer widths"
 
     def space(self) -> SearchSpace:

@@ -14,16 +14,17 @@ from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
 from snas_plugins.families.common import (
-    conv_head,
     ACTIVATIONS,
     LEVELS,
     activation,
     downsample_positions,
+    head_parameter,
     level_restrictions,
     make_divisible,
     min_level,
     norm2d,
     training_parameters,
+    with_head,
 )
 
 FILTERS = (16, 32, 64, 128, 256, 512)
@@ -80,7 +81,7 @@ class MobileNet(NetworkFamily):
     description = "MobileNet: depthwise-separable blocks, inverted residuals, width multiplier"
 
     def space(self) -> SearchSpace:
-        levels = level_restrictions("filters", FILTERS, skip_param="skip_connections")
+        levels = level_restrictions("filters", FILTERS, skip_param="skip_connections", head=True)
         for level, rules in LEVELS.items():  # keep the widest block within the level's width
             widest = max(levels[level]["filters"])
             levels[level]["width_multiplier"] = tuple(
@@ -97,6 +98,7 @@ class MobileNet(NetworkFamily):
                 Choice("width_multiplier", WIDTH_MULTIPLIERS, doc="scales every width (rounded to multiples of 8)"),
                 Choice("activation", ACTIVATIONS, doc="activation function"),
                 Choice("skip_connections", (False, True), doc="residual where a block keeps its shape"),
+                head_parameter(),
                 *training_parameters(),
             ],
             levels=levels,
@@ -117,7 +119,7 @@ class MobileNet(NetworkFamily):
             layers.append(SeparableBlock(c_in, c_out, arch["kernel_sizes"][i], 2 if i in strided else 1,
                                          arch["expansions"][i], act, bn, arch["skip_connections"]))
             c_in = c_out
-        return nn.Sequential(*layers, *conv_head(c_in, arch["dropout"], num_classes))
+        return with_head(layers, arch, c_in, input_shape, num_classes)
 
 
 @hookimpl

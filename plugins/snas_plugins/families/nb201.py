@@ -166,6 +166,7 @@ class NB201(NetworkFamily):
     """The NAS-Bench-201 cell: six edges, five operations each (15,625 cells)."""
 
     name = "nb201"
+    benchmark_only = True
     description = "NAS-Bench-201 cell: 6 edges x 5 operations, in the benchmark's macro network"
     #: the built network is smaller than the benchmark's (1 cell per stage instead of 5) so
     #: it trains in seconds on small data; use :func:`build_network` for the full size

@@ -16,14 +16,15 @@ from torch import nn
 
 from snas import Architecture, Choice, IntRange, LayerList, NetworkFamily, SearchSpace, hookimpl
 from snas_plugins.families.common import (
-    conv_head,
     ACTIVATIONS,
     activation,
     downsample_positions,
+    head_parameter,
     level_restrictions,
     min_level,
     norm2d,
     training_parameters,
+    with_head,
 )
 
 FILTERS = (16, 32, 64, 128, 256)
@@ -84,9 +85,10 @@ class ResNet(NetworkFamily):
                 LayerList("kernel_sizes", Choice("kernel_size", KERNEL_SIZES), doc="kernel size per block"),
                 Choice("block_type", BLOCK_TYPES, doc="basic: 2 convolutions; bottleneck: 1x1, kxk, 1x1"),
                 Choice("activation", ACTIVATIONS, doc="activation function"),
+                head_parameter(),
                 *training_parameters(),
             ],
-            levels=level_restrictions("filters", FILTERS),
+            levels=level_restrictions("filters", FILTERS, head=True),
             min_level=min_level(self.name),
         )
 
@@ -107,7 +109,7 @@ class ResNet(NetworkFamily):
             layers.append(ResidualBlock(c_in, c_out, arch["kernel_sizes"][i], 2 if i in strided else 1,
                                         arch["block_type"], arch["activation"], bn))
             c_in = c_out
-        return nn.Sequential(*layers, *conv_head(c_in, arch["dropout"], num_classes))
+        return with_head(layers, arch, c_in, input_shape, num_classes)
 
 
 @hookimpl

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from snas import Architecture, Choice, NetworkFamily, SearchSpace, hookimpl
-from snas_plugins.families.common import min_level, training_parameters
+from snas_plugins.families.common import head_parameter, min_level, training_parameters, with_head
 
 #: output channels of stages 2, 3, 4 for each width multiplier (all divisible by 4)
 STAGE_CHANNELS = {
@@ -108,6 +108,7 @@ class ShuffleNetV2(NetworkFamily):
             parameters=[
                 Choice("width_multiplier", WIDTH_MULTIPLIERS, doc="scales stage widths (table in the docs)"),
                 Choice("stage_blocks", STAGE_BLOCKS, doc="units in stages 2-3-4"),
+                head_parameter(),
                 *training_parameters(),
             ],
             min_level=min_level(self.name),
@@ -131,14 +132,8 @@ class ShuffleNetV2(NetworkFamily):
             for i in range(units):
                 layers.append(ShuffleUnit(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1, i == 0, bn))
             c_in = c_out
-        layers += [
-            conv_norm(c_in, HEAD_CHANNELS, 1, 1, bn, relu=True),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(arch["dropout"]),
-            nn.Linear(HEAD_CHANNELS, num_classes),
-        ]
-        return nn.Sequential(*layers)
+        layers.append(conv_norm(c_in, HEAD_CHANNELS, 1, 1, bn, relu=True))
+        return with_head(layers, arch, HEAD_CHANNELS, input_shape, num_classes)
 
 
 @hookimpl

@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 import torch
 
-from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl
+from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl, option
 from snas_plugins.strategies.surrogate import kendall_tau
 from snas_plugins.strategies.supernet import (
     Controller, Reinforce, SharedWeights, load_bound_data, path_params, seeded_generator, support, timed,
@@ -42,24 +42,24 @@ _ge0 = attrs.validators.ge(0)
 class ENASOptions:
     """Shared-weight phase and controller settings (the CLI's --controller-sample-count, …)."""
 
-    controller_sample_count: int = attrs.field(default=50, validator=_gt0)
-    controller_entropy_weight: float = attrs.field(default=1e-4, validator=_ge0)
-    controller_steps: int = attrs.field(default=20, validator=_ge0)
-    controller_lr: float = attrs.field(default=0.0035, validator=_gt0)
-    baseline_decay: float = attrs.field(default=0.95, validator=attrs.validators.and_(_ge0, attrs.validators.lt(1.0)))
-    shared_epochs: int = attrs.field(default=10, validator=_gt0)
-    shared_batch_size: int = attrs.field(default=64, validator=_gt0)
-    shared_lr: float = attrs.field(default=0.001, validator=_gt0)
-    final_count: int = attrs.field(default=10, validator=_gt0)
-    batch_size: int = attrs.field(default=1, validator=_gt0)
-    supernet_max_layers: int = attrs.field(default=6, validator=_gt0)
-    supernet_max_width: int = attrs.field(default=128, validator=_gt0)
-    learning_rate: float = attrs.field(default=0.001, validator=_gt0)
-    optimizer: str = attrs.field(default="adam")
-    dataset: str = "digits"
-    complexity_level: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
-    )
+    controller_sample_count: int = option(50, low=1, help="Architectures sampled and ranked by shared weights.")
+    controller_entropy_weight: float = option(1e-4, low=0, help="Entropy bonus of the controller's REINFORCE loss.")
+    controller_steps: int = option(20, low=0, help="Controller updates after each supernet epoch.")
+    controller_lr: float = option(0.0035, low=0, low_open=True, help="Learning rate of the controller.")
+    baseline_decay: float = option(0.95, low=0, high=1, high_open=True, help="Decay of the reward's moving baseline.")
+    shared_epochs: int = option(10, low=1, help="Epochs of supernet training.")
+    shared_batch_size: int = option(64, low=1, help="Batch size of supernet training.")
+    shared_lr: float = option(0.001, low=0, low_open=True, help="Learning rate of supernet training.")
+    final_count: int = option(10, low=1, help="Best-ranked architectures trained from scratch.")
+    batch_size: int = option(1, low=1, flag="--proposals-per-batch",
+                             help="Ranked architectures proposed per batch.")
+    supernet_max_layers: int = option(6, low=1, help="Most layers a supernet holds.")
+    supernet_max_width: int = option(128, low=1, help="Most channels or units per supernet layer.")
+    learning_rate: float = option(0.001, low=0, low_open=True, help="Learning rate of the trained architectures.")
+    optimizer: str = option("adam", choices=("sgd", "adam", "adamw"), help="Optimizer of the trained architectures.")
+    dataset: str = option("digits", cli=False, help="Data set the supernet loads when used outside a run.")
+    complexity_level: int | None = option(None, choices=(None, 1, 2, 3),
+                                          help="Complexity level of the supernet (default: the run's cap).")
 
 
 class ENAS(BatchStrategy):

@@ -39,12 +39,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl
-
-_gt0 = attrs.validators.gt(0)
-_ge0 = attrs.validators.ge(0)
-_unit = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0))
-_level = attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
+from snas import Architecture, BatchStrategy, ConfigError, Proposal, Trial, hookimpl, option
 
 
 @attrs.frozen
@@ -66,19 +61,22 @@ class EvolutionaryOptions:
     (aging mode is always steady state, replacing the oldest).
     """
 
-    population_size: int = attrs.field(default=10, validator=attrs.validators.ge(2))
-    generations: int = attrs.field(default=5, validator=_gt0)
-    mutation_rate: float = attrs.field(default=0.2, validator=_unit)
-    crossover_rate: float = attrs.field(default=0.5, validator=_unit)
-    tournament_size: int = attrs.field(default=3, validator=_gt0)
-    elite_size: int = attrs.field(default=2, validator=_ge0)
-    complexity_level: int | None = attrs.field(default=None, validator=_level)
-    aging: bool = False
-    offspring: int | None = attrs.field(default=None, validator=attrs.validators.optional(_gt0))
-    progressive: bool = True
-    fast_generations: int = attrs.field(default=0, validator=_ge0)
-    single_mutation: bool = False
-    steady_state: bool = False
+    population_size: int = option(10, low=2, help="Individuals in the population.")
+    generations: int = option(5, low=1, help="Generations, the initial population included.")
+    mutation_rate: float = option(0.2, low=0, high=1, help="Probability that a child changes each parameter.")
+    crossover_rate: float = option(0.5, low=0, high=1, help="Probability that a child is the crossover of two parents.")
+    tournament_size: int = option(3, low=1, help="Members drawn for each tournament (the sample size of aging).")
+    elite_size: int = option(2, low=0, help="Best members kept each generation (generational mode).")
+    complexity_level: int | None = option(None, choices=(None, 1, 2, 3),
+                                          help="Search this complexity level only (turns progressive off).")
+    aging: bool = option(False, help="Regularized evolution: each child replaces the oldest member.")
+    offspring: int | None = option(None, low=1, help="Children per generation (default: population minus "
+                                                     "elites; 1 in aging mode).")
+    progressive: bool = option(True, help="Raise the complexity level from 1 to the run's cap over the generations.")
+    fast_generations: int = option(0, low=0, help="First generations trained with the reduced fast protocol.")
+    single_mutation: bool = option(False, help="Every mutant differs from its parent in exactly one parameter.")
+    steady_state: bool = option(False, help="Propose each child as soon as a worker is free; it replaces the worst "
+                                            "member (keeps every worker busy).")
 
     def __attrs_post_init__(self) -> None:
         if not self.aging and self.elite_size >= self.population_size:
@@ -164,6 +162,7 @@ class Evolutionary(BatchStrategy):
     name = "evolutionary"
     description = "genetic search: tournaments, crossover, mutation, elitism or aging, progressive levels"
     Options = EvolutionaryOptions
+    default = True
 
     def __init__(self, space: Any, options: EvolutionaryOptions, rng: Any):
         super().__init__(space, options, rng)

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
-from snas import Architecture, BatchStrategy, Choice, IntRange, LayerList, Proposal, Trial, hookimpl
+from snas import Architecture, BatchStrategy, Choice, IntRange, LayerList, Proposal, Trial, hookimpl, option
 from snas_plugins.strategies.surrogate import kendall_tau, make_surrogate
 
 _gt0 = attrs.validators.gt(0)
@@ -34,16 +34,18 @@ _level = attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
 class PNASOptions:
     """Beam, expansion and surrogate settings (the CLI's --beam-size, --num-expansions)."""
 
-    beam_size: int = attrs.field(default=5, validator=_gt0)
-    num_expansions: int = attrs.field(default=20, validator=_gt0)
-    top_k: int = attrs.field(default=5, validator=_gt0)
-    initial_samples: int = attrs.field(default=10, validator=attrs.validators.ge(2))
-    random_candidates: int = attrs.field(default=20, validator=_ge0)
-    start_level: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2, 3)))
-    max_complexity: int | None = attrs.field(default=None, validator=_level)
-    rounds: int | None = attrs.field(default=None, validator=attrs.validators.optional(_gt0))
-    surrogate: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "mlp_ensemble", "lstm")))
-    family_rate: float = attrs.field(default=0.05, validator=attrs.validators.and_(_ge0, attrs.validators.le(1.0)))
+    beam_size: int = option(5, low=1, help="Best architectures expanded each round.")
+    num_expansions: int = option(20, low=1, help="Neighbours generated per beam member.")
+    top_k: int = option(5, low=1, help="Candidates trained each round (the surrogate's best).")
+    initial_samples: int = option(10, low=2, help="Random architectures trained in round 0.")
+    random_candidates: int = option(20, low=0, help="Fresh random candidates added to each round's expansions.")
+    start_level: int = option(1, choices=(1, 2, 3), help="Complexity level of round 0.")
+    max_complexity: int | None = option(None, choices=(None, 1, 2, 3), cli=False,
+                                        help="Highest level the rounds climb to (default: the run's cap).")
+    rounds: int | None = option(None, low=1, help="Rounds to run (default: until the budget ends).")
+    surrogate: str = option("auto", choices=("auto", "mlp_ensemble", "lstm"),
+                            help="Score predictor: an LSTM over the encoding, or an ensemble of MLPs.")
+    family_rate: float = option(0.05, low=0, high=1, help="Probability that a neighbour switches family.")
 
 
 def _cardinality(p: Any) -> int:

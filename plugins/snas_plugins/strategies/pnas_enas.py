@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
-from snas import Architecture, hookimpl
+from snas import Architecture, hookimpl, option
 from snas_plugins.strategies.pnas import PNAS, PNASOptions
 from snas_plugins.strategies.supernet import SharedWeights, load_bound_data, seeded_generator, support, timed
 
@@ -36,15 +36,16 @@ _unit = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0)
 class PNASENASOptions(PNASOptions):
     """PNAS's options plus the shared-weight predictor (the CLI's --shared-weights-importance)."""
 
-    shared_weights_importance: float = attrs.field(default=0.5, validator=_unit)
-    adapt_importance: bool = True
-    importance_step: float = attrs.field(default=0.1, validator=_unit)
-    shared_epochs: int = attrs.field(default=10, validator=_gt0)
-    shared_batch_size: int = attrs.field(default=64, validator=_gt0)
-    shared_lr: float = attrs.field(default=0.001, validator=_gt0)
-    supernet_max_layers: int = attrs.field(default=6, validator=_gt0)
-    supernet_max_width: int = attrs.field(default=128, validator=_gt0)
-    dataset: str = "digits"
+    shared_weights_importance: float = option(0.5, low=0, high=1,
+                                              help="Weight w of shared-weight accuracy in the ranking score.")
+    adapt_importance: bool = option(True, help="Move w each round towards the better predictor so far.")
+    importance_step: float = option(0.1, low=0, high=1, help="How far w moves each round.")
+    shared_epochs: int = option(10, low=1, help="Epochs of supernet training.")
+    shared_batch_size: int = option(64, low=1, help="Batch size of supernet training.")
+    shared_lr: float = option(0.001, low=0, low_open=True, help="Learning rate of supernet training.")
+    supernet_max_layers: int = option(6, low=1, help="Most layers a supernet holds.")
+    supernet_max_width: int = option(128, low=1, help="Most channels or units per supernet layer.")
+    dataset: str = option("digits", cli=False, help="Data set the supernet loads when used outside a run.")
 
 
 def _standardize(values: np.ndarray) -> np.ndarray:

@@ -6,16 +6,14 @@ from typing import Any, Mapping
 
 import attrs
 
-from snas import Architecture, Proposal, Strategy, Trial, hookimpl
-
-_level = attrs.validators.optional(attrs.validators.in_((1, 2, 3)))
-
+from snas import Architecture, Proposal, Strategy, Trial, hookimpl, option
 
 @attrs.frozen
 class RandomOptions:
     """Architectures are sampled at ``complexity_level`` (default: the run's cap)."""
 
-    complexity_level: int | None = attrs.field(default=None, validator=_level)
+    complexity_level: int | None = option(None, choices=(None, 1, 2, 3),
+                                          help="Sample at this complexity level (default: the run's cap).")
 
 
 class RandomSearch(Strategy):

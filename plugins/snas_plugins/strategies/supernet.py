@@ -31,6 +31,8 @@ from snas_plugins.families.common import activation
 
 #: parameters that are training settings, not part of a path through a supernet
 TRAINING_PARAMS = ("learning_rate", "optimizer")
+#: parameters every path has the same value of: the supernets end in a global-average-pool head
+FIXED_PARAMS = {"head": "global_pool"}
 
 
 def capped_space(space: SearchSpace, max_layers: int, max_width: int) -> SearchSpace:
@@ -54,6 +56,7 @@ def path_params(arch: Architecture, space: SearchSpace, learning_rate: float, op
         values["learning_rate"] = learning_rate
     if "optimizer" in names:
         values["optimizer"] = optimizer
+    values.update({k: v for k, v in FIXED_PARAMS.items() if k in names})
     return space.project(Architecture(arch.family, values))
 
 
@@ -202,7 +205,7 @@ def decisions(space: SearchSpace) -> list[Decision]:
     """The controller's decisions for ``space``, in declaration order (training settings excluded)."""
     out = []
     for p in space.parameters:
-        if p.name in TRAINING_PARAMS:
+        if p.name in TRAINING_PARAMS or p.name in FIXED_PARAMS:
             continue
         if isinstance(p, LayerList):
             n = p.length if isinstance(p.length, int) else space.parameter(p.length).high
@@ -370,7 +373,7 @@ class SharedWeights:
 def load_bound_data(strategy: Any, dataset: str) -> tuple[Any, torch.device]:
     """The strategy's data and device: what the engine bound, else ``dataset`` loaded through the plugin manager."""
     from snas import get_plugin_manager, resolve_device
-    from snas.config import make_options
+    from snas import make_options
 
     data = getattr(strategy, "_bound_data", None)
     device = getattr(strategy, "_bound_device", None)

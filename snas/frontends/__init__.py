@@ -1,0 +1,1 @@
+"""How users reach snas: the Python API and the ``snas`` command line."""
