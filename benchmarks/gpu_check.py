@@ -107,7 +107,7 @@ def check_trainer(device: str, dataset: str, dataset_options: dict, epochs: int,
 def timed_search(tmp: str, name: str, trials: int, epochs: int, dataset: str, dataset_options: dict,
                  **kwargs) -> tuple[float, snas.RunResult]:
     start = time.perf_counter()
-    result = snas.search(dataset, "random", budget=trials, seed=7, run_dir=Path(tmp) / name,
+    result = snas.search(dataset, "random", max_trials=trials, seed=7, run_dir=Path(tmp) / name,
                          dataset_options=dataset_options, evaluator_options={"max_epochs": epochs, "patience": None,
                                                                              "full_metrics": False},
                          **kwargs)
@@ -166,7 +166,7 @@ def check_enas(device: str, dataset: str, dataset_options: dict, trials: int, ep
     """ENAS: the shared-weight phase on the device, then its proposals trained."""
     with tempfile.TemporaryDirectory(prefix="snas-gpu-check-") as tmp:
         start = time.perf_counter()
-        result = snas.search(dataset, "enas", budget=trials, seed=3, run_dir=Path(tmp) / "enas", device=device,
+        result = snas.search(dataset, "enas", max_trials=trials, seed=3, run_dir=Path(tmp) / "enas", device=device,
                              dataset_options=dataset_options,
                              strategy_options={"shared_epochs": 2, "controller_steps": 10, "final_count": trials},
                              evaluator_options={"max_epochs": epochs, "patience": None, "full_metrics": False})

@@ -65,7 +65,7 @@ def workers_run(workers: int, trials: int, seed: int, window: int) -> tuple[floa
     with tempfile.TemporaryDirectory(prefix="snas-parallel-") as tmp:
         start = time.perf_counter()
         result = snas.search(
-            "digits", "evolutionary", budget=trials, seed=seed, run_dir=Path(tmp) / "run",
+            "digits", "evolutionary", max_trials=trials, seed=seed, run_dir=Path(tmp) / "run",
             executor="process", num_workers=workers,
             strategy_options={"aging": True, "population_size": 8, "generations": 10 * trials},
             config={"max_in_flight": window, "threads_per_trial": 1, "retrain_top": 0},
@@ -150,7 +150,7 @@ def lookup_intervals(executor: str, trials: int, seed: int, lookup_ms: float) ->
     finished = FinishTimes()
     with tempfile.TemporaryDirectory(prefix="snas-ray-bench-") as tmp:
         result = snas.search(
-            "nb201_table", "random", budget=trials, seed=seed, run_dir=Path(tmp) / "run", evaluator="nb201",
+            "nb201_table", "random", max_trials=trials, seed=seed, run_dir=Path(tmp) / "run", evaluator="nb201",
             network_types=["nb201"], executor=executor, num_workers=1, observers=[finished],
             evaluator_options={"table_path": str(TABLE), "sleep_seconds": lookup_ms / 1000},
             dataset_options={"dataset": "cifar10"}, config={"max_complexity": 3, "threads_per_trial": 1},

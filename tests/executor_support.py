@@ -34,7 +34,7 @@ TESTKIT_PLUGINS = "digits,mlp,random,inline,process,ray_executor,executor_testki
 @pytest.fixture
 def testkit(tmp_path_factory, monkeypatch):
     """The test plugin, visible to this process, its worker processes and subprocesses (via PYTHONPATH)."""
-    from snas.plugins import reset_plugin_manager
+    from snas.runtime.plugins import reset_plugin_manager
 
     site = install_testkit(tmp_path_factory.mktemp("testkit-site"))
     monkeypatch.syspath_prepend(str(site))

@@ -12,8 +12,7 @@ import time
 import pytest
 
 import snas
-from snas import EvaluationTask, hookimpl
-from snas.engine import EvaluationJob
+from snas import EvaluationJob, EvaluationTask, hookimpl
 
 from executor_support import (  # noqa: F401 - testkit is a fixture
     descendants, is_resource_tracker, still_alive, testkit, trials_reporting,
@@ -62,7 +61,7 @@ def test_worker_count_follows_devices_and_trials_per_gpu(manager):
 
 
 def test_bad_trials_per_gpu_is_a_clear_error(manager):
-    from snas.config import make_options
+    from snas import make_options
 
     with pytest.raises(snas.ConfigError, match="trials_per_gpu must be >= 1"):
         make_options(manager.get_executor("process").Options, {"trials_per_gpu": 0}, "options of executor 'process'")
@@ -119,7 +118,7 @@ def test_a_search_goes_on_when_plugins_kill_their_workers(tmp_path, testkit):
     marker = tmp_path / "markers"
     marker.mkdir()
     result = snas.search(
-        "digits", "random", budget=6, seed=3, run_dir=tmp_path / "run", network_types=["mlp"],
+        "digits", "random", max_trials=6, seed=3, run_dir=tmp_path / "run", network_types=["mlp"],
         evaluator="steps", executor="process", num_workers=2,
         evaluator_options={"steps": 4, "step_seconds": 0.02, "kill_once": [1], "kill_always": [3],
                            "marker_dir": str(marker)},
@@ -142,7 +141,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_sigterm_to_snas_search_leaves_no_process_behind(tmp_path, testkit):
-    command = [sys.executable, "-m", "snas.cli", "search", "--quiet", "--dataset", "digits",
+    command = [sys.executable, "-m", "snas", "search", "--quiet", "--dataset", "digits",
                "--search-method", "random", "--network-type", "mlp", "--max-trials", "6", "--num-workers", "2",
                "--evaluator", "steps", "-E", "steps=400", "-E", "step_seconds=0.05",
                "--output-dir", str(tmp_path), "--run-name", "run"]
@@ -193,7 +192,7 @@ def test_stop_event_from_another_thread_leaves_no_worker_behind(tmp_path, testki
 
     def run() -> None:
         out["result"] = snas.search(
-            "digits", "random", budget=6, run_dir=tmp_path / "run", network_types=["mlp"], evaluator="steps",
+            "digits", "random", max_trials=6, run_dir=tmp_path / "run", network_types=["mlp"], evaluator="steps",
             num_workers=2, evaluator_options={"steps": 400, "step_seconds": 0.05}, observers=[observer], stop=stop)
 
     thread = threading.Thread(target=run)

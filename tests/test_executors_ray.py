@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 import snas
-from snas import EvaluationTask
-from snas.engine import EvaluationJob
+from snas import EvaluationJob, EvaluationTask
 
 from executor_support import cmdline, descendants, import_ray, install_testkit, nb201_table, still_alive, testkit, trials_reporting  # noqa: F401
 
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.timeout(600)
 def ray_instance(tmp_path_factory):
     """A local Ray instance, two CPUs wide, whose workers find the test plugin (through PYTHONPATH)."""
     ray = import_ray()
-    from snas.plugins import reset_plugin_manager
+    from snas.runtime.plugins import reset_plugin_manager
 
     site = install_testkit(tmp_path_factory.mktemp("ray-testkit"))
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_AUTH_MODE")}
@@ -54,7 +53,7 @@ def ray_instance(tmp_path_factory):
 
 
 def _executor(**options):
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     cls = get_plugin_manager().get_executor("ray")
     return cls(cls.Options(**options), num_workers=2, devices=["cpu"], threads=1)
@@ -68,7 +67,7 @@ def _job(**evaluator_options) -> EvaluationJob:
 
 
 def _tasks(n: int) -> list[EvaluationTask]:
-    from snas.plugins import get_plugin_manager
+    from snas.runtime.plugins import get_plugin_manager
 
     space = get_plugin_manager().get_family("mlp").space()
     rng = np.random.default_rng(1)
@@ -165,7 +164,7 @@ def test_a_trial_no_node_can_hold_is_a_clear_error(ray_instance):
 
 
 def test_ray_options_are_checked():
-    from snas.config import make_options
+    from snas import make_options
     from snas_plugins.executors.ray import RayOptions
 
     with pytest.raises(snas.ConfigError, match="whole number of GPUs"):
@@ -182,7 +181,7 @@ def _start_time(pid: int) -> int:
 @pytest.mark.slow
 def test_sigterm_to_a_search_on_its_own_local_ray_instance_leaves_nothing_behind(tmp_path, testkit):
     import_ray()
-    command = [sys.executable, "-m", "snas.cli", "search", "--quiet", "--dataset", "digits", "--search-method",
+    command = [sys.executable, "-m", "snas", "search", "--quiet", "--dataset", "digits", "--search-method",
                "random", "--network-type", "mlp", "--max-trials", "6", "--num-workers", "2", "--executor", "ray",
                "--evaluator", "steps", "-E", "steps=2000", "-E", "step_seconds=0.05",
                "--output-dir", str(tmp_path), "--run-name", "run"]
@@ -258,7 +257,7 @@ def test_snas_search_joins_a_cluster_started_with_ray_start(tmp_path):
         config.write_text(
             'executor = "ray"\nnum_workers = 2\nmax_in_flight = 2\n'
             f'[executor_options]\naddress = "127.0.0.1:{port}"\n')
-        command = [sys.executable, "-m", "snas.cli", "search", "--config", str(config), "--json",
+        command = [sys.executable, "-m", "snas", "search", "--config", str(config), "--json",
                    "--dataset", "nb201_table", "--network-type", "nb201", "--max-complexity", "3",
                    "--evaluator", "nb201", "-E", f"table_path={table}", "--search-method", "random",
                    "--max-trials", "12", "--seed", "4", "--output-dir", str(tmp_path), "--run-name", "run"]
@@ -295,7 +294,7 @@ def test_inline_process_and_ray_give_the_same_trials_on_nas_bench_201(ray_instan
     options = {"aging": True, "population_size": 6, "generations": 40, "single_mutation": True}
 
     def search(name: str, **kwargs):
-        return snas.search("nb201_table", "evolutionary", budget=24, seed=5, run_dir=tmp_path / name,
+        return snas.search("nb201_table", "evolutionary", max_trials=24, seed=5, run_dir=tmp_path / name,
                            evaluator="nb201", network_types=["nb201"], strategy_options=options,
                            evaluator_options={"table_path": table, "sleep_seconds": 0.01},
                            dataset_options={"dataset": "cifar10"}, config={"max_complexity": 3, "max_in_flight": 3},
@@ -312,7 +311,7 @@ def test_inline_process_and_ray_give_the_same_trials_on_nas_bench_201(ray_instan
 @pytest.mark.slow
 def test_real_training_is_identical_inline_and_on_ray(ray_instance, tmp_path):
     # the process executor is held to the same in test_engine.py
-    kwargs = dict(network_types=["mlp"], budget=6, seed=11, strategy_options={"aging": True, "population_size": 3},
+    kwargs = dict(network_types=["mlp"], max_trials=6, seed=11, strategy_options={"aging": True, "population_size": 3},
                   evaluator_options={"max_epochs": 3, "patience": None, "full_metrics": False},
                   config={"max_in_flight": 2, "threads_per_trial": 1})
     inline = snas.search(run_dir=tmp_path / "inline", **kwargs)

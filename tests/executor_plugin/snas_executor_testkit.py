@@ -21,16 +21,18 @@ from pathlib import Path
 import attrs
 import torch
 
-from snas import Evaluator, TrialResult, current_trial, hookimpl
+from snas import Evaluator, TrialResult, current_trial, hookimpl, option
 
 
 @attrs.frozen
 class StepsOptions:
-    steps: int = 10
-    step_seconds: float = 0.05
-    kill_always: list[int] = attrs.field(factory=list)
-    kill_once: list[int] = attrs.field(factory=list)
-    marker_dir: str | None = None
+    """Settings of the ``steps`` test evaluator."""
+
+    steps: int = option(10, low=1, help="Steps a trial works for, reporting progress after each.")
+    step_seconds: float = option(0.05, low=0, help="Seconds each step sleeps.")
+    kill_always: list[int] = option(factory=list, help="Trial ids whose process kills itself on every attempt.")
+    kill_once: list[int] = option(factory=list, help="Trial ids whose process kills itself on the first attempt.")
+    marker_dir: str | None = option(None, help="Folder remembering which kill_once trials were attempted.")
 
 
 class Steps(Evaluator):
