@@ -91,7 +91,7 @@ class ProcessPool(Executor):
     """Evaluate trials in parallel worker processes, one device per worker."""
 
     name = "process"
-    description = "parallel worker processes, one device each (--num-workers, --gpu-ids)"
+    description = "parallel worker processes spread over the devices (--num-workers, --gpu-ids, --trials-per-gpu)"
     Options = ProcessOptions
     default = True
     parallel = True

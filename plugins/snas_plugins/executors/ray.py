@@ -115,6 +115,8 @@ class RayExecutor(Executor):
     name = "ray"
     description = "trials as Ray actors on a local Ray instance or a Ray cluster (--ray-address, pip install 'snas[ray]')"
     Options = RayOptions
+    #: runs several trials at once (one actor per trial in flight); never the default: --executor ray names it
+    parallel = True
 
     def __init__(self, options: RayOptions, **kwargs: Any):
         super().__init__(options, **kwargs)
