@@ -1,11 +1,14 @@
-"""The ``process`` executor: worker processes on this machine, one device each.
+"""The ``process`` executor: worker processes on this machine, spread over its devices.
 
-Each worker loads the data set once, pins itself to one device (round-robin
-over ``--gpu-ids``, or the one ``--device``) and trains with
-``--threads-per-trial`` torch threads (by default the CPU's cores shared out
-among the workers: two single-thread workers on a 2-core CPU train about 1.6x
-as fast as one two-thread process). Tasks and results travel over one pipe
-per worker; progress reports travel back the same way as they happen.
+The pool runs one worker process per trial in flight. ``--gpu-ids 0,1`` alone
+runs one worker per GPU; ``--trials-per-gpu K`` packs K workers on each device
+(most trials of a search are small models that leave a big GPU idle);
+``--num-workers N`` asks for at least N workers, dealt round-robin over the
+devices. Each worker loads the data set once, pins itself to its device and
+trains with ``--threads-per-trial`` torch threads (by default the CPU's cores
+shared out among the workers: two single-thread workers on a 2-core CPU train
+about 1.6x as fast as one two-thread process). Tasks and results travel over
+one pipe per worker; progress reports travel back the same way as they happen.
 
 A worker that dies (killed, out of memory, a crash in native code) costs only
 its trial: the pool starts a fresh worker and runs the trial again once; if
@@ -17,6 +20,7 @@ and stop on their own when the driver process disappears.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -26,17 +30,24 @@ from typing import Any
 
 import attrs
 
-from snas import EvaluationTask, Executor, TrialResult, hookimpl
+from snas import EvaluationTask, Executor, TrialResult, hookimpl, option
 
 #: attempts a trial gets when its worker dies under it
 ATTEMPTS = 2
 
+log = logging.getLogger("snas.executors.process")
+
 
 @attrs.frozen
 class ProcessOptions:
-    """``start_method``: how workers start (spawn is safe with CUDA and threads)."""
+    """Settings of the process executor."""
 
-    start_method: str = attrs.field(default="spawn", validator=attrs.validators.in_(("spawn", "forkserver", "fork")))
+    trials_per_gpu: int = option(
+        1, low=1, flag="--trials-per-gpu", metavar="K",
+        help="Trials run at once on each device (one worker process each); e.g. 4 small models per GPU.")
+    start_method: str = option(
+        "spawn", choices=("spawn", "forkserver", "fork"), cli=False,
+        help="How worker processes start; spawn is safe with CUDA and threads.")
 
 
 def _worker_main(job: Any, device: str, threads: int, conn: Any, parent: int) -> None:
@@ -80,7 +91,7 @@ class ProcessPool(Executor):
     """Evaluate trials in parallel worker processes, one device per worker."""
 
     name = "process"
-    description = "parallel worker processes, one device each (--num-workers, --gpu-ids)"
+    description = "parallel worker processes spread over the devices (--num-workers, --gpu-ids, --trials-per-gpu)"
     Options = ProcessOptions
     default = True
     parallel = True
@@ -91,13 +102,25 @@ class ProcessPool(Executor):
         self._attempts: dict[int, int] = {}
         self._ctx = multiprocessing.get_context(options.start_method)
 
+    @property
+    def slots(self) -> int:
+        """Worker processes: ``--num-workers``, or ``--trials-per-gpu`` on every device, whichever is more."""
+        return max(self.num_workers, len(self.devices) * self.options.trials_per_gpu)
+
     def start(self, job: Any, on_progress: Any, stop_requested: Any = lambda: False) -> None:
         super().start(job, on_progress, stop_requested)
-        while len(self._workers) < self.num_workers:
-            self._workers.append(self._spawn(self.devices[len(self._workers) % len(self.devices)]))
+        while len(self._workers) < self.slots:
+            self._workers.append(self._spawn(self._free_device()))
+
+    def _free_device(self) -> str:
+        """The device with the fewest workers (the first such in ``devices`` order)."""
+        counts = {device: 0 for device in self.devices}
+        for worker in self._workers:
+            counts[worker.device] = counts.get(worker.device, 0) + 1
+        return min(self.devices, key=lambda d: counts[d])
 
     def _threads(self) -> int:
-        return self.threads or max(1, (os.cpu_count() or 1) // self.num_workers)
+        return self.threads or max(1, (os.cpu_count() or 1) // self.slots)
 
     def _spawn(self, device: str) -> _Worker:
         parent_conn, child_conn = self._ctx.Pipe()
@@ -108,9 +131,13 @@ class ProcessPool(Executor):
         return _Worker(process, parent_conn, device)
 
     def submit(self, task: EvaluationTask) -> None:
-        worker = next((w for w in self._workers if w.task is None), None)
-        if worker is None:
+        index = next((i for i, w in enumerate(self._workers) if w.task is None), None)
+        if index is None:
             raise RuntimeError("process executor: submit() with no free worker")
+        worker = self._workers[index]
+        if not worker.process.is_alive():  # died while idle: the task should not pay for it
+            self._end(worker)
+            worker = self._workers[index] = self._spawn(worker.device)
         self._attempts[task.trial_id] = self._attempts.get(task.trial_id, 0) + 1
         worker.task = task
         try:
@@ -158,9 +185,10 @@ class ProcessPool(Executor):
         with contextlib.suppress(OSError):
             worker.conn.close()
         index = self._workers.index(worker)
-        self._workers[index] = fresh = self._spawn(worker.device)
+        self._workers[index] = self._spawn(worker.device)
         if self._attempts.get(task.trial_id, 0) < ATTEMPTS:
-            fresh.task = None
+            log.warning("trial %d: its worker process on %s died (%s); retrying it on a fresh worker",
+                        task.trial_id, worker.device, cause)
             self.submit(task)
             return
         self._attempts.pop(task.trial_id, None)
