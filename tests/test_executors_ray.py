@@ -22,7 +22,7 @@ from snas import EvaluationJob, EvaluationTask
 
 from executor_support import cmdline, descendants, import_ray, install_testkit, nb201_table, still_alive, testkit, trials_reporting  # noqa: F401
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")
