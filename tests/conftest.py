@@ -122,3 +122,13 @@ def nb201_table(monkeypatch):
         pytest.skip(f"the NAS-Bench-201 table is not at {table} (set SNAS_TEST_DATA or SNAS_NB201)")
     monkeypatch.setenv("SNAS_NB201", str(table))
     return table
+
+
+#: files whose tests take a minute or more each: run first, so that with ``-n 2`` the short tests fill
+#: the other process around them instead of one process finishing them alone at the end
+LONG_FIRST = ("test_resume.py", "test_strategy_quality.py", "test_ui_browser.py", "test_executors_ray.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Order the long test files first (a stable sort: each file keeps its own order)."""
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)

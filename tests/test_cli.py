@@ -181,3 +181,12 @@ def test_defaults_come_from_the_plugins_not_the_kernel():
         ("digits", "evolutionary", "train", "inline")
     assert plan.config.network_types == ["cnn", "mlp"]
     assert plan_run({"num_workers": 2}).config.executor == "process"
+
+
+@pytest.mark.parametrize("args,parallel", [([], False), (["--num-workers", "2"], True), (["--gpu-ids", "0,1"], True),
+                                           (["--gpu-ids", "0"], False)])
+def test_the_executor_flags_offered_follow_the_planning_rule(args, parallel):
+    """Two workers or two GPUs choose the process executor, so its flags (--trials-per-gpu) are offered."""
+    help_text = CliRunner().invoke(cli, ["search", *args, "--help"]).output
+    assert ("Options of the executor 'process'" in help_text) == parallel
+    assert ("--trials-per-gpu" in help_text) == parallel

@@ -29,20 +29,20 @@ def _nb201(strategy: str, *extra: str) -> list[str]:
             "--search-method", strategy, *extra]
 
 
-#: (name, arguments, kill moments): 24 moments over evolutionary (with and without weight inheritance), PNAS and
+#: (name, arguments, kill moments): 21 moments over evolutionary (with and without weight inheritance), PNAS and
 #: ENAS, inline and on 2 workers
 SCENARIOS = [
     ("aging evolution, 2 workers", lambda: _nb201(
         "evolutionary", "-S", "aging=true", "--population-size", "6", "--generations", "30", "--max-trials", "24",
-        "--num-workers", "2"), 5),
+        "--num-workers", "2"), 4),
     ("generational evolution, real training", lambda: [
         "--search-method", "evolutionary", "--population-size", "4", "--generations", "3", *DIGITS_MLP], 4),
-    ("PNAS, inline", lambda: _nb201("pnas", "-S", "initial_samples=6", "-S", "top_k=3", "--max-trials", "18"), 4),
+    ("PNAS, inline", lambda: _nb201("pnas", "-S", "initial_samples=6", "-S", "top_k=3", "--max-trials", "18"), 3),
     ("PNAS, 2 workers", lambda: _nb201("pnas", "-S", "initial_samples=6", "-S", "top_k=3", "--max-trials", "18",
                                        "--num-workers", "2"), 3),
     ("evolution with weight inheritance, real training, 2 workers", lambda: [
         "--search-method", "evolutionary", "--population-size", "4", "--generations", "4", "--weight-inheritance",
-        "--weight-sharing-max-models", "2", "-E", "inherited_epochs=2", "--num-workers", "2", *DIGITS_MLP], 4),
+        "--weight-sharing-max-models", "2", "-E", "inherited_epochs=2", "--num-workers", "2", *DIGITS_MLP], 3),
     ("ENAS, real training", lambda: [
         "--search-method", "enas", "-S", "shared_epochs=2", "-S", "controller_steps=3", "-S", "final_count=4",
         "-S", "controller_sample_count=8", *DIGITS_MLP], 4),

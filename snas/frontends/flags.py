@@ -150,13 +150,13 @@ class SettingsCommand(click.Command):
             selector = getattr(info.cls, "selector", None)
             if selector and _flag_value(args, [selector[0]]):
                 given["dataset"] = name
-        workers = _flag_value(args, ["--num-workers"]) or "1"
+        parallel = _parallel(_flag_value(args, ["--num-workers"]), _flag_value(args, ["--gpu-ids"]))
         names: dict[str, str | None] = {}
         for kind in self.kinds:
             name = given.get(kind)
             if name in (None, "auto") and kind != "pruner":
                 try:
-                    name = (manager.default(kind, parallel=workers != "1") if kind == "executor"
+                    name = (manager.default(kind, parallel=parallel) if kind == "executor"
                             else manager.default(kind))
                 except Exception:  # no default installed: the command reports it when it runs
                     name = None
@@ -279,6 +279,16 @@ def _owner_of(flag: str) -> tuple[str, str] | None:
                 if flag in (setting["flag"], *setting["aliases"], "--no-" + setting["flag"][2:]):
                     return kind, name
     return None
+
+
+def _parallel(num_workers: str | None, gpu_ids: str | None) -> bool:
+    """Whether the run needs a parallel executor: the rule of :func:`snas.runtime.planning.plan_run`."""
+    try:
+        workers = int(num_workers or 1)
+    except ValueError:
+        workers = 1  # reported when the command runs
+    gpus = len([g for g in (gpu_ids or "").split(",") if g.strip()])
+    return max(workers, gpus) > 1
 
 
 def _flag_value(args: list[str], flags: list[str]) -> str | None:
