@@ -54,7 +54,7 @@ def main() -> int:
         f"{best.arch.family} | {best.score:.4f} | {best.metrics['test_accuracy']:.4f} |",
         "",
         "Defaults: evolutionary search, population 10, 5 generations (42 trained architectures), cnn and mlp at "
-        "complexity level 1, at most 20 epochs per trial with patience 5; target test accuracy ≥ 0.95.",
+        "complexity level 1, at most 10 epochs per trial with patience 3; target test accuracy ≥ 0.95.",
         "",
     ]
     text = "\n".join(lines)
