@@ -148,7 +148,8 @@ def main() -> int:
     results_path.parent.mkdir(parents=True, exist_ok=True)
     if not args.resume and results_path.exists():
         results_path.unlink()
-    done = {(r["tool"], r["dataset"], r["budget"], r["seed"]) for r in load_results(results_path)}
+    done = {(r["tool"], r["dataset"], r["budget"], r["seed"]) for r in load_results(results_path)
+            if "error" not in r}  # a run that crashed is run again
     for dataset in args.datasets:
         for budget in args.budgets:
             for seed in args.seeds:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import real_data, require_module
+
 HERE = Path(__file__).resolve().parent
 TESTKIT = HERE / "executor_plugin" / "snas_executor_testkit.py"
 
@@ -46,35 +48,14 @@ def testkit(tmp_path_factory, monkeypatch):
     reset_plugin_manager()
 
 
-def test_data() -> Path:
-    """The shared folder of real data: ``$SNAS_TEST_DATA``, default ``../shared/data`` beside the checkout."""
-    return Path(os.environ.get("SNAS_TEST_DATA") or HERE.parents[1] / "shared" / "data")
-
-
-test_data.__test__ = False  # a helper, not a test
-
-
 def nb201_table() -> Path:
     """The NAS-Bench-201 table; skips the test when it is absent (fails under CI=true, where it must be)."""
-    path = test_data() / "nb201" / "nb201.csv.gz"
-    if not path.is_file():
-        message = f"NAS-Bench-201 table not found at {path} (set SNAS_TEST_DATA)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return real_data("nb201/nb201.csv.gz")
 
 
 def import_ray():
     """``ray``, or a skip where it is not installed (a failure under CI=true, where the test extra has it)."""
-    message = "Ray is not installed (pip install -e '.[test]' or 'snas[ray]')"
-    if os.environ.get("CI") == "true":
-        try:
-            import ray
-        except ImportError as exc:
-            pytest.fail(f"{message}: the test extra installs it, so CI must run the Ray tests ({exc})")
-        return ray
-    return pytest.importorskip("ray", reason=message)
+    return require_module("ray", "pip install -e '.[test]' or 'snas[ray]'")
 
 
 def trials_reporting(run_folder: Path) -> int:

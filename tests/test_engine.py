@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import threading
 import time
@@ -15,18 +14,13 @@ import torch
 from torch import nn
 
 import snas
+from conftest import real_data
 from snas import Architecture, BatchStrategy, Choice, NetworkFamily, Proposal, SearchSpace, hookimpl
 
 
 def nb201_table() -> Path:
     """The NAS-Bench-201 table under $SNAS_TEST_DATA (default ../shared/data); skip, or fail under CI, if absent."""
-    root = Path(os.environ.get("SNAS_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    path = root / "nb201" / "nb201.csv.gz"
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing: CI must run the NAS-Bench-201 tests on the real table")
-        pytest.skip(f"NAS-Bench-201 table not found at {path} (set SNAS_TEST_DATA)")
-    return path
+    return real_data("nb201/nb201.csv.gz")
 
 
 def nb201_search(tmp_path: Path, name: str, strategy: str = "random", max_trials: int = 30, **kwargs):
