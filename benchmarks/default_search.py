@@ -41,6 +41,11 @@ def main() -> int:
         run_file = next(Path(tmp, "snas-runs").glob("*/run.h5"))
         result = snas.load_run(run_file)
     best = result.best
+    # the defaults the run used, from their declarations (the text cannot go stale when they change)
+    from snas_plugins.evaluators.train import TrainOptions
+    from snas_plugins.strategies.evolutionary import EvolutionaryOptions
+
+    evolution, training = EvolutionaryOptions(), TrainOptions()
     lines = [
         HEADING,
         "",
@@ -53,8 +58,9 @@ def main() -> int:
         f"| {seconds:.1f} | {TARGET_SECONDS:.0f} | {seconds / TARGET_SECONDS:.2f} | {len(result.trials)} | "
         f"{best.arch.family} | {best.score:.4f} | {best.metrics['test_accuracy']:.4f} |",
         "",
-        "Defaults: evolutionary search, population 10, 5 generations (42 trained architectures), cnn and mlp at "
-        "complexity level 1, at most 10 epochs per trial with patience 3; target test accuracy ≥ 0.95.",
+        f"Defaults: evolutionary search, population {evolution.population_size}, {evolution.generations} "
+        f"generations ({len(result.trials)} trials), cnn and mlp at complexity level 1, at most "
+        f"{training.max_epochs} epochs per trial with patience {training.patience}; target test accuracy ≥ 0.95.",
         "",
     ]
     text = "\n".join(lines)

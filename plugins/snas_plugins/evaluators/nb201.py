@@ -147,20 +147,21 @@ class NB201Evaluator(Evaluator):
         if self.options.sleep_seconds:
             # a stand-in learning curve that rises to the table's value: it keeps the ranking, nothing more
             trial, steps, curve = current_trial(), 4, []
+
+            def stopped(status: str) -> TrialResult:
+                score = curve[-1] if status == "pruned" and curve else None
+                return TrialResult(status=status, score=score, metrics=metrics, curves={"val_acc": curve})
+
             for step in range(1, steps + 1):
                 step_end = time.monotonic() + self.options.sleep_seconds / steps
                 while (left := step_end - time.monotonic()) > 0:
                     time.sleep(min(left, 0.05))
-                    stop = trial.should_stop()  # a trial stops within 50 ms of being told, as training would
-                    if stop:
-                        return TrialResult(status=stop, score=curve[-1] if stop == "pruned" and curve else None,
-                                           metrics=metrics, curves={"val_acc": curve})
+                    if stop := trial.should_stop():  # a trial stops within 50 ms of being told, as training would
+                        return stopped(stop)
                 curve.append(metrics["val_accuracy"] * step / steps)
                 trial.report("simulated training", step=step, total=steps, val_acc=curve[-1])
-                stop = trial.should_stop() if step < steps else None  # a finished trial keeps its result
-                if stop:
-                    return TrialResult(status=stop, score=curve[-1] if stop == "pruned" else None, metrics=metrics,
-                                       curves={"val_acc": curve})
+                if step < steps and (stop := trial.should_stop()):  # a finished trial keeps its result
+                    return stopped(stop)
             return TrialResult(score=metrics["val_accuracy"], metrics=metrics, curves={"val_acc": curve})
         return TrialResult(score=metrics["val_accuracy"], metrics=metrics)
 
