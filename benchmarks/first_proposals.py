@@ -24,7 +24,7 @@ import torch
 
 import snas
 from snas import JointSpace
-from snas_plugins.evaluators.train import count_flops
+from snas import count_flops
 from snas_plugins.families import common
 
 from trainer_speed import ARCH

@@ -33,7 +33,8 @@ from torch import nn
 import snas
 from snas import Architecture, TrialContext
 from snas.runtime.trial import running
-from snas_plugins.evaluators.train import Train, TrainOptions, count_flops
+from snas import count_flops
+from snas_plugins.evaluators.train import Train, TrainOptions
 
 import bench_data
 from report import BENCHMARKS_MD, write_section  # benchmarks/report.py, beside this script

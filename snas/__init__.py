@@ -66,6 +66,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "TrialContext": ("snas.runtime.trial", "TrialContext"),
     "current_trial": ("snas.runtime.trial", "current_trial"),
     "autocast": ("snas.runtime.devices", "autocast"),
+    "count_flops": ("snas.runtime.devices", "count_flops"),
     "resolve_device": ("snas.runtime.devices", "resolve_device"),
     "RunConfig": ("snas.runtime.config", "RunConfig"),
     "make_options": ("snas.runtime.config", "make_options"),

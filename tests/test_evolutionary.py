@@ -219,6 +219,43 @@ def test_children_avoid_architectures_already_proposed(nb201_space):
     assert len(set(flat)) == len(flat)
 
 
+# -- starting points ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steady", [False, True])
+def test_the_first_population_begins_with_the_families_starting_points(mixed_space, steady):
+    strategy = make(mixed_space, population_size=6, steady_state=steady)
+    first = ask(strategy, 6)
+    points = mixed_space.starting_points(1)
+    assert [p.arch for p in first[:2]] == points == [
+        Architecture("cnn", mixed_space.spaces["cnn"].starting_point),
+        Architecture("mlp", mixed_space.spaces["mlp"].starting_point)]
+    assert len({p.arch.fingerprint for p in first}) == 6  # the rest are random and new
+    plain = make(mixed_space, population_size=6, steady_state=steady, starting_points=False)
+    assert not {p.arch for p in ask(plain, 6)} & set(points)
+
+
+def test_the_cheapest_starting_point_comes_first_when_the_run_counts_flops(mixed_space, manager):
+    families = {name: manager.get_family(name) for name in ("cnn", "mlp")}
+    for shape in [(1, 8, 8), (3, 32, 32)]:
+        strategy = make(mixed_space)
+        strategy.setup(snas.StrategyContext(None, "cpu", flops=lambda a, shape=shape: snas.count_flops(
+            families[a.family].build(a, shape, 10), shape)))
+        assert [p.arch.family for p in ask(strategy, 10)[:2]] == ["mlp", "cnn"]  # a first result comes soon
+
+
+def test_a_family_without_a_starting_point_starts_at_random(nb201_space):
+    assert nb201_space.starting_points() == []
+    assert len(ask(make(nb201_space, population_size=4))) == 4
+
+
+def test_a_starting_point_outside_the_lowest_level_is_refused_where_it_is_declared(manager):
+    space = manager.get_family("cnn").space()
+    wide = {**space.starting_point, "filters": (512, 64, 64)}  # level 1 allows 64 filters at most
+    with pytest.raises(ValueError, match=r"family 'cnn': its starting point does not fit its lowest level.*filters"):
+        snas.SearchSpace(family="cnn", parameters=space.parameters, levels=space.levels, starting_point=wide)
+
+
 # -- progressive complexity and fast generations -----------------------------------
 
 

@@ -24,6 +24,8 @@ FAMILY_LEVELS = [
 ]
 INPUT_SHAPES = [(1, 8, 8), (3, 28, 28), (1, 32, 32), (3, 64, 64), (3, 96, 96)]
 SAMPLES = 50
+BUILTIN_FAMILIES = ("cnn", "densenet", "efficientnet", "enhanced_mlp", "mlp", "mlp_mixer", "mobilenet", "nb201",
+                    "resnet", "shufflenetv2", "vit")
 
 
 def _forward_backward(model: torch.nn.Module, shape: tuple[int, int, int], classes: int) -> None:
@@ -52,6 +54,24 @@ def test_sampled_architectures_build_and_train(family, level, manager):
         if small != shape:
             model = fam.build(arch, small, classes)
         _forward_backward(model, small, classes)
+
+
+#: the families that declare a starting point (every built-in one but NAS-Bench-201's cells)
+STARTING = [name for name in FAMILIES if get_plugin_manager().get_family(name).space().starting_point is not None]
+
+
+def test_every_builtin_searchable_family_declares_a_starting_point():
+    assert set(FAMILIES) - set(STARTING) == {"nb201"} | (set(FAMILIES) - set(BUILTIN_FAMILIES))
+
+
+@pytest.mark.parametrize("family", STARTING)
+def test_a_starting_point_builds_and_trains_on_every_input_shape(family, manager):
+    fam = manager.get_family(family)
+    space = fam.space()
+    arch = space.at_level(space.min_level).start()
+    assert arch is not None
+    for shape in INPUT_SHAPES[:3]:
+        _forward_backward(fam.build(arch, shape, 10), shape, 10)
 
 
 @pytest.mark.parametrize("family, level", FAMILY_LEVELS)

@@ -74,7 +74,9 @@ class StrategyContext:
     device of the driver process, for strategies that train networks
     themselves (ENAS trains a supernet); ``objectives`` the run's objectives,
     the primary one first; ``seed`` the run seed; ``constraints`` the bounds
-    a feasible trial meets (compare trials with :func:`snas.constrained_dominates`).
+    a feasible trial meets (compare trials with :func:`snas.constrained_dominates`);
+    ``flops(arch)`` the FLOPs of one forward pass of ``arch`` on one image of
+    the run's data (it builds the network), for strategies that weigh cost.
     """
 
     data: Any
@@ -82,6 +84,7 @@ class StrategyContext:
     objectives: tuple[Objective, ...] = (Objective("score", "max"),)
     seed: int = 0
     constraints: tuple[Constraint, ...] = ()
+    flops: Callable[[Architecture], int] | None = None
 
 
 class Strategy(Component, abc.ABC):

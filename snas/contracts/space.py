@@ -415,6 +415,12 @@ class SearchSpace:
     for a :class:`Choice` or a per-layer Choice, ``(low, high)`` for an
     :class:`IntRange`. A level with no entry is unrestricted. ``min_level`` is
     the lowest level at which the family is offered at all.
+
+    ``starting_point`` is a well-tried architecture of the family (its
+    parameter values, inside the ``min_level`` restrictions): strategies with
+    an initial design propose it before their random samples, as Optuna's
+    ``enqueue_trial`` or SMAC's default configuration do, so a short search
+    has one sound network among its first results.
     """
 
     family: str
@@ -423,6 +429,7 @@ class SearchSpace:
     min_level: int = 1
     level: int = MAX_LEVEL
     declared: "SearchSpace | None" = attrs.field(default=None, eq=False, repr=False)
+    starting_point: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         names = [p.name for p in self.parameters]
@@ -452,6 +459,12 @@ class SearchSpace:
             for name in restrictions:
                 if name not in by_name:
                     raise ValueError(f"family {self.family!r}: level {lvl} restricts unknown parameter {name!r}")
+        if self.starting_point is not None and self.declared is None:
+            try:
+                self.at_level(self.min_level).validate(Architecture(self.family, self.starting_point))
+            except InvalidArchitecture as exc:
+                raise ValueError(f"family {self.family!r}: its starting point does not fit its lowest level: "
+                                 f"{exc}") from None
 
     # -- structure --------------------------------------------------------
 
@@ -490,6 +503,13 @@ class SearchSpace:
         restrictions = full.levels.get(level, {})
         params = tuple(p.restrict(restrictions[p.name]) if p.name in restrictions else p for p in full.parameters)
         return attrs.evolve(full, parameters=params, level=level, declared=full)
+
+    def start(self) -> Architecture | None:
+        """The family's :attr:`starting_point` if it lies inside this space's level, else ``None``."""
+        if self.starting_point is None:
+            return None
+        arch = Architecture(self.family, self.starting_point)
+        return arch if self.is_valid(arch) else None
 
     def _length(self, p: LayerList, values: Mapping[str, Any]) -> int:
         return int(values[p.length]) if isinstance(p.length, str) else int(p.length)
@@ -758,6 +778,11 @@ class JointSpace:
     def sample(self, rng: np.random.Generator, level: int | None = None) -> Architecture:
         """Pick a family uniformly, then an architecture of it."""
         return self.space(_rng_choice(rng, self.families(level)), level).sample(rng)
+
+    def starting_points(self, level: int | None = None) -> list[Architecture]:
+        """The families' starting points that lie inside ``level``, in family order."""
+        points = (self.space(name, level).start() for name in self.families(level))
+        return [arch for arch in points if arch is not None]
 
     def validate(self, arch: Architecture, level: int | None = None) -> None:
         self.space(arch.family, level).validate(arch)

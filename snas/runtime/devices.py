@@ -1,4 +1,4 @@
-"""Device choice and mixed precision, shared by every training path."""
+"""Device choice, mixed precision and the FLOP count, shared by every training path."""
 
 from __future__ import annotations
 
@@ -48,3 +48,17 @@ def autocast(device: torch.device, enabled: bool = True) -> ContextManager:
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def count_flops(model: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:
+    """FLOPs of one forward pass of ``model`` on one input of ``input_shape`` (``FlopCounterMode``'s count)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *input_shape, device=device))
+        return int(counter.get_total_flops())
+    finally:
+        model.train(was_training)

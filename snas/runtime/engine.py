@@ -48,7 +48,7 @@ import numpy as np
 
 from snas.runtime import prescreen
 from snas.runtime.config import RunPlan, make_options
-from snas.runtime.devices import resolve_device
+from snas.runtime.devices import count_flops, resolve_device
 from snas.contracts.errors import ConfigError, DataError, SearchInterrupted
 from snas.contracts.components import StrategyContext
 from snas.contracts.records import (INHERITED, EvaluationTask, InheritedWeights, PendingTrial, Proposal,
@@ -259,9 +259,11 @@ class Engine:
             pruner_options=pruner.options if pruner else None,
         )
         clear_process_cache()
-        self.pruner = self.job.prepare(manager=mgr, data=self.data)[4]  # the driver (and inline) reuse the data
-        self.strategy.setup(StrategyContext(self.data, resolve_device(devices[0]), self.objectives, cfg.seed,
-                                            self.constraints))
+        prepared = self.job.prepare(manager=mgr, data=self.data)  # the driver (and inline) reuse the data
+        self.pruner, families, shape, classes = prepared[4], prepared[2], self.data.input_shape, self.data.num_classes
+        self.strategy.setup(StrategyContext(
+            self.data, resolve_device(devices[0]), self.objectives, cfg.seed, self.constraints,
+            flops=lambda arch: count_flops(families[arch.family].build(arch, shape, classes), shape)))
         self.max_trials = cfg.max_trials or strategy.cls.default_budget(strategy.options)
         if self.max_trials is None and cfg.time_budget is None:
             self.max_trials = DEFAULT_MAX_TRIALS

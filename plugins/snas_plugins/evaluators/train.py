@@ -25,10 +25,9 @@ from typing import Any
 import attrs
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import snas
-from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, hookimpl
+from snas import Architecture, DataBundle, Evaluator, NetworkFamily, TrialResult, autocast, count_flops, hookimpl
 from snas_plugins.evaluators.inherit import inherit_weights
 from snas_plugins.evaluators.latency import trained_latency
 from snas_plugins.evaluators.metrics import classification_metrics, split_logits
@@ -79,18 +78,6 @@ def make_optimizer(name: str, params: Any, lr: float, weight_decay: float) -> to
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay or 0.01)
     raise ValueError(f"unknown optimizer {name!r}; expected sgd, adam or adamw")
-
-
-def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
-    """FLOPs of one forward pass on one input, counted by ``FlopCounterMode``."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *input_shape, device=device))
-        return int(counter.get_total_flops())
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()

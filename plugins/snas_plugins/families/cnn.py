@@ -19,6 +19,11 @@ from snas_plugins.families.common import (
 FILTERS = (16, 32, 64, 128, 256, 512)
 KERNEL_SIZES = (3, 5, 7)
 MAX_LAYERS = 50
+#: proposed first by the default search: a small VGG-style network that trains well on 8x8 to 32x32 images
+#: (evidence: docs/benchmarks.md, "Starting points")
+STARTING_POINT = {"num_layers": 3, "filters": (32, 64, 64), "kernel_sizes": (3, 3, 3), "activation": "relu",
+                  "skip_connections": False, "head": "pool_4x4", "use_batch_norm": True, "dropout": 0.2,
+                  "optimizer": "adam", "learning_rate": 0.001}
 
 
 class ConvBlock(nn.Module):
@@ -66,6 +71,7 @@ class CNN(NetworkFamily):
             ],
             levels=level_restrictions("filters", FILTERS, skip_param="skip_connections", head=True),
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -39,6 +39,13 @@ BOTTLENECK_SIZES = (2, 4)
 KERNEL_SIZES = (3, 5)
 
 
+#: proposed first by a search of this family (see snas.SearchSpace.starting_point):
+#: a small DenseNet-BC: blocks of 4-4-4 layers, growth rate 12, Adam at 1e-3
+STARTING_POINT = {"block_config": "4-4-4", "growth_rate": 12, "compression": 0.5, "bottleneck_size": 4,
+                  "kernel_size": 3, "activation": "relu", "head": "global_pool", "use_batch_norm": True,
+                  "dropout": 0.1, "optimizer": "adam", "learning_rate": 0.001}
+
+
 class DenseLayer(nn.Module):
     """``norm → act → 1x1 conv to bottleneck*growth → norm → act → k x k conv to growth``, concatenated to its input."""
 
@@ -90,6 +97,7 @@ class DenseNet(NetworkFamily):
                 *training_parameters(),
             ],
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -28,6 +28,13 @@ UNITS = (64, 128, 256, 512, 1024)
 MAX_LAYERS = 50
 
 
+#: proposed first by a search of this family (see snas.SearchSpace.starting_point):
+#: two hidden layers of 256 and 128 units with batch norm, Adam at 1e-3
+STARTING_POINT = {"num_layers": 2, "hidden_units": (256, 128), "activation": "relu", "layer_norm": False,
+                  "residual": False, "use_batch_norm": True, "dropout": 0.2, "optimizer": "adam",
+                  "learning_rate": 0.001}
+
+
 class MLPBlock(nn.Module):
     """``[LayerNorm] → Linear → [BatchNorm] → activation → [Dropout]``, plus an optional residual.
 
@@ -77,6 +84,7 @@ class EnhancedMLP(NetworkFamily):
             ],
             levels=levels,
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

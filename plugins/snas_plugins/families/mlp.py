@@ -11,6 +11,9 @@ from snas_plugins.families.common import ACTIVATIONS, activation, level_restrict
 
 UNITS = (64, 128, 256, 512, 1024)
 MAX_LAYERS = 20
+#: proposed first by the default search: two batch-normalized hidden layers, Adam at 1e-3
+STARTING_POINT = {"num_layers": 2, "hidden_units": (64, 64), "activation": "relu", "use_batch_norm": True,
+                  "dropout": 0.1, "optimizer": "adam", "learning_rate": 0.001}
 
 
 class MLP(NetworkFamily):
@@ -31,6 +34,7 @@ class MLP(NetworkFamily):
             ],
             levels=level_restrictions("hidden_units", UNITS),
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -37,6 +37,13 @@ MAX_BLOCKS = 50
 STEM_CHANNELS = 32
 
 
+#: proposed first by a search of this family (see snas.SearchSpace.starting_point):
+#: three inverted-residual blocks of 32-64-128 filters (expansion 1, 6, 6), Adam at 1e-3
+STARTING_POINT = {"num_layers": 3, "filters": (32, 64, 128), "kernel_sizes": (3, 3, 3), "expansions": (1, 6, 6),
+                  "width_multiplier": 1.0, "activation": "relu", "skip_connections": True, "head": "global_pool",
+                  "use_batch_norm": True, "dropout": 0.1, "optimizer": "adam", "learning_rate": 0.001}
+
+
 class SeparableBlock(nn.Module):
     """A depthwise-separable block.
 
@@ -103,6 +110,7 @@ class MobileNet(NetworkFamily):
             ],
             levels=levels,
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -36,6 +36,13 @@ MAX_BLOCKS = 50
 BOTTLENECK_REDUCTION = 4
 
 
+#: proposed first by a search of this family (see snas.SearchSpace.starting_point):
+#: a small ResNet: three basic stages of 32-64-128 filters, Adam at 1e-3
+STARTING_POINT = {"num_layers": 3, "filters": (32, 64, 128), "kernel_sizes": (3, 3, 3), "block_type": "basic",
+                  "activation": "relu", "head": "global_pool", "use_batch_norm": True, "dropout": 0.1,
+                  "optimizer": "adam", "learning_rate": 0.001}
+
+
 class ResidualBlock(nn.Module):
     """``out = act(body(x) + shortcut(x))``.
 
@@ -90,6 +97,7 @@ class ResNet(NetworkFamily):
             ],
             levels=level_restrictions("filters", FILTERS, head=True),
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -38,6 +38,12 @@ def effective_patch(patch_size: int, size: int, reference: int = REFERENCE_SIZE)
     return min(divisors, key=lambda d: (abs(d - target), -d))
 
 
+#: proposed first by a search of this family (see snas.SearchSpace.starting_point):
+#: four transformer layers on 4x4 patches, 96 dimensions and 4 heads, AdamW at 1e-3
+STARTING_POINT = {"num_layers": 4, "patch_size": 4, "embed_dim": 96, "num_heads": 4, "mlp_ratio": 2,
+                  "use_batch_norm": False, "dropout": 0.1, "optimizer": "adamw", "learning_rate": 0.001}
+
+
 class PatchEmbedding(nn.Module):
     """Non-overlapping patches projected to ``dim`` channels (optional batch norm), as a token sequence."""
 
@@ -134,6 +140,7 @@ class ViT(NetworkFamily):
                 *training_parameters(),
             ],
             min_level=min_level(self.name),
+            starting_point=STARTING_POINT,
         )
 
     def build(self, arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -90,6 +90,9 @@ class EvolutionaryOptions:
     single_mutation: bool = option(False, help="Every mutant differs from its parent in exactly one parameter.")
     steady_state: bool = option(False, help="Propose each child as soon as a worker is free; it replaces the worst "
                                             "member (keeps every worker busy).")
+    starting_points: bool = option(True, help="The first population begins with each family's starting point (a "
+                                              "well-tried network, e.g. cnn's 32-64-64 filters, batch norm, Adam "
+                                              "1e-3); the rest is random.")
 
     def __attrs_post_init__(self) -> None:
         if not self.aging and self.elite_size >= self.population_size:
@@ -208,11 +211,14 @@ class Evolutionary(BatchStrategy):
         self.objectives: tuple[Objective, ...] = (Objective("score", "max"),)
         self.constraints: tuple[Any, ...] = ()
         self._ranking: tuple[tuple[int, int], list[tuple[int, float]]] | None = None  # cached ranking()
+        self.flops: Any = None  # the run's FLOP count (StrategyContext.flops), when the engine offers one
+        self._points: dict[int | None, list[Architecture]] = {}
 
     def setup(self, context: Any) -> None:
-        """Keep the run's objectives and constraints: they decide how members compare."""
+        """Keep the run's objectives and constraints (they decide how members compare) and its FLOP count."""
         self.objectives = tuple(context.objectives) or self.objectives
         self.constraints = tuple(getattr(context, "constraints", ()))
+        self.flops = getattr(context, "flops", None)
 
     @property
     def pareto(self) -> bool:
@@ -350,8 +356,8 @@ class Evolutionary(BatchStrategy):
         protocol = self.protocol_at(self.generation)
         seen = set(self.history) | {_arch(m).fingerprint for m in self.population}
         if not self.population:
-            return [Proposal(self._sample(level, seen), protocol=protocol, meta=dict(meta))
-                    for _ in range(self.options.population_size)]
+            return [Proposal(self._initial(i, level, seen), protocol=protocol, meta=dict(meta))
+                    for i in range(self.options.population_size)]
         count = min(self.options.children_per_generation, self.options.population_size - len(self._elites()))
         proposals = []
         for _ in range(count):
@@ -372,6 +378,22 @@ class Evolutionary(BatchStrategy):
         # the best survive: the elites, or more when fewer children than places were asked for
         keep = max(self.options.elite_size, self.options.population_size - len(members))
         self._set_population(self._elites(keep) + members)
+
+    def starting_points(self, level: int | None) -> list[Architecture]:
+        """The families' starting points at ``level``, the cheapest first (by FLOPs, when the run counts them)."""
+        if level not in self._points:
+            points = self.space.starting_points(level) if self.options.starting_points else []
+            self._points[level] = sorted(points, key=self.flops) if self.flops is not None else points
+        return self._points[level]
+
+    def _initial(self, index: int, level: int | None, seen: set[str]) -> Architecture:
+        """Member ``index`` of the first population: the starting points first (the first result comes soon
+        after the cheapest of them has trained), then random samples."""
+        points = self.starting_points(level)
+        if index < len(points) and points[index].fingerprint not in seen:
+            seen.add(points[index].fingerprint)
+            return points[index]
+        return self._sample(level, seen)
 
     def _sample(self, level: int | None, seen: set[str]) -> Architecture:
         arch = self.space.sample(self.rng, level)
@@ -400,7 +422,7 @@ class Evolutionary(BatchStrategy):
             meta = {"generation": self.generation, "level": self.space.cap(level)}
             protocol = self.protocol_at(self.generation)
             if self.asked < opts.population_size:
-                arch = self._sample(level, self.proposed)
+                arch = self._initial(self.asked, level, self.proposed)
             elif self.asked - opts.population_size < children and self.population:
                 arch, parents = self.breed(level, self.proposed | {_arch(m).fingerprint for m in self.population})
                 meta["parents"] = parents
