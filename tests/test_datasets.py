@@ -108,7 +108,7 @@ def cifar_jpeg() -> Path:
 def mnist_bundle(mnist_root):
     from snas.runtime.plugins import get_plugin_manager
 
-    return make(get_plugin_manager(), "mnist", data_dir=str(mnist_root)).load(seed=3)
+    return make(get_plugin_manager(), "mnist", data_dir=str(mnist_root), augment=True).load(seed=3)
 
 
 # -- MNIST and Fashion-MNIST on the real files -------------------------------------
@@ -179,7 +179,9 @@ def test_mnist_found_in_a_flat_read_only_folder_without_writing_there(manager, t
 def test_fashion_mnist_reads_idx_files(manager, tmp_path):
     arrays = write_fashion_files(tmp_path / "data" / "FashionMNIST" / "raw")
     assert idx_array(tmp_path / "data" / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte.gz").shape == (60, 28, 28)
-    b = make(manager, "fashion_mnist", data_dir=str(tmp_path / "data")).load(seed=0)
+    plain = make(manager, "fashion_mnist", data_dir=str(tmp_path / "data")).load(seed=0)
+    assert plain.train_augment is None and plain.info["augmentation"] == "none"  # off unless asked for
+    b = make(manager, "fashion_mnist", data_dir=str(tmp_path / "data"), augment=True).load(seed=0)
     assert b.class_names == FASHION_CLASSES and b.num_classes == 10 and b.input_shape == (1, 28, 28)
     assert (len(b.train) + len(b.val), len(b.test)) == (300, 60) and len(b.val) == 30
     # the test split is the test file, in order, normalized with Fashion-MNIST's constants

@@ -212,7 +212,8 @@ def load_case(name: str, manager, tmp_path, monkeypatch):
     root = tmp_path / "data"
     extra = writer(root)
     cls = manager.get_dataset(name)
-    ds = cls(make_options(cls.Options, {"data_dir": str(root), "val_fraction": 0.25, "num_workers": 0, **extra}, name))
+    options = {"data_dir": str(root), "val_fraction": 0.25, "num_workers": 0, "augment": True, **extra}
+    ds = cls(make_options(cls.Options, options, name))
     assert ds.available() is True
     return ds, ds.load(seed=0)
 

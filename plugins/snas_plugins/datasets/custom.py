@@ -73,8 +73,9 @@ class CustomOptions:
                                   help="Fraction of the images held out for testing, stratified with the run's seed.")
     max_per_class: int | None = option(None, low=1, help="Use only the first N images of each class (quick runs); "
                                                          "none: all.")
-    augment: bool = option(True, help="Random crop with zero padding of 1/8 of the image height on training "
-                                      "batches.")
+    augment: bool = option(False, help="Random crop with zero padding of 1/8 of the image height on training "
+                                       "batches; off by default: snas's short trials learn faster without it "
+                                       "(docs/benchmarks.md, 'Augmentation in short trials').")
     horizontal_flip: bool = option(False, help="Also mirror training images left-right at random (wrong for digits, "
                                                "letters, signs).")
 
