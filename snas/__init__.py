@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from snas.contracts.settings import describe_options, option  # noqa: F401
     from snas.contracts.errors import ConfigError, DataError, InvalidArchitecture, PluginConflictError, RunFileError, SnasError, UnknownPluginError  # noqa: F401
     from snas.runtime.trial import TrialContext, current_trial  # noqa: F401
-    from snas.runtime.devices import autocast, resolve_device  # noqa: F401
+    from snas.runtime.devices import autocast, count_flops, resolve_device  # noqa: F401
     from snas.runtime.config import RunConfig, make_options, options_to_dict  # noqa: F401
     from snas.runtime.plugins import PluginManager, get_plugin_manager  # noqa: F401
     from snas.runtime.engine import EvaluationJob  # noqa: F401
