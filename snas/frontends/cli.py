@@ -83,7 +83,7 @@ def search(**params: Any) -> None:
     """Search for the best architecture for a data set.
 
     With no options: an evolutionary search over small CNNs and MLPs on the
-    embedded digits data set, which takes a couple of minutes on a laptop CPU.
+    embedded digits data set, which takes about a minute on a laptop CPU.
     """
     from snas.frontends import api
     from snas.runtime.planning import plan_run

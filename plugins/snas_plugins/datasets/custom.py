@@ -74,8 +74,10 @@ class CustomOptions:
     max_per_class: int | None = option(None, low=1, help="Use only the first N images of each class (quick runs); "
                                                          "none: all.")
     augment: bool = option(False, help="Random crop with zero padding of 1/8 of the image height on training "
-                                       "batches; off by default: snas's short trials learn faster without it "
-                                       "(docs/benchmarks.md, 'Augmentation in short trials').")
+                                       "batches; off by default, as in the runs measured against an Optuna loop "
+                                       "(in 10-epoch trials it hurt on Fashion-MNIST, helped on CIFAR-10: "
+                                       "docs/benchmarks.md, 'Augmentation in short trials'); worth it for long "
+                                       "training.")
     horizontal_flip: bool = option(False, help="Also mirror training images left-right at random (wrong for digits, "
                                                "letters, signs).")
 
