@@ -77,7 +77,8 @@ def run_peer(dataset: str, budget: float, seed: int) -> dict:
         start = time.time()
         proc = subprocess.run([sys.executable, str(HERE / "optuna_peer.py"), "--dataset", dataset, "--budget",
                                str(budget), "--seed", str(seed), "--json", str(path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=HERE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=HERE,
+                              env={**os.environ, "SNAS_TEST_DATA": str(bench_data.data_root())})  # absolute: cwd moves
         if proc.returncode != 0 or not path.exists():
             return {"tool": "optuna", "dataset": dataset, "seed": seed, "budget": budget,
                     "seconds": time.time() - start, "error": proc.stderr[-2000:]}
