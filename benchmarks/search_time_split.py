@@ -1,0 +1,152 @@
+"""Where a time-budgeted search's wall clock goes: training against everything else.
+
+    python benchmarks/search_time_split.py --dataset cifar10 --budget 300 [--seed 0] [--write]
+
+Runs ``snas search <data> --time-budget B --seed S`` (every other option at
+its default) in this process, through the same command-line entry point a
+user calls, with timers wrapped around the steps that are not training:
+start-up (imports, plugin discovery, option parsing), the engine's set-up
+(data loading), the strategy's ask/tell, run-file writes (journal, HDF5
+checkpoints, weights, live file), and inside each trial the validation
+passes, the test pass, the test-set metrics and the FLOP count. Training is
+what is left of each trial's duration. Trials cut short at the deadline are
+counted apart: their epochs are recorded but cannot be chosen over a
+finished trial. ``--write`` replaces the "Where a search's time goes"
+section of docs/benchmarks.md.
+
+The default executor runs trials in this process, so every timer sees them;
+with ``--num-workers`` above 1 the in-trial timers would miss the workers.
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()  # before torch and snas are imported: start-up counts their imports
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import functools  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import bench_data  # noqa: E402
+from report import BENCHMARKS_MD, write_section  # noqa: E402  (benchmarks/report.py, beside this script)
+
+HEADING = "## Where a search's time goes"
+
+spent: dict[str, float] = defaultdict(float)
+calls: dict[str, int] = defaultdict(int)
+_active: set[str] = set()
+
+
+def timed(owner: object, name: str, label: str) -> None:
+    """Wrap ``owner.name``: its wall time adds to ``spent[label]`` ("in trials: label" while a trial runs)."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        key = f"in trials: {label}" if "trial" in _active and label != "trial" else label
+        if key in _active:
+            return original(*args, **kwargs)
+        _active.add(key)
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[key] += time.perf_counter() - start
+            calls[key] += 1
+            _active.discard(key)
+
+    setattr(owner, name, wrapper)
+
+
+def instrument() -> None:
+    from snas.runtime import engine, store
+    from snas_plugins.evaluators import train
+
+    timed(engine.EvaluationJob, "evaluate", "trial")  # what runs inside it is counted as in-trial time
+    timed(engine.Engine, "_build", "set-up and data loading")
+    timed(engine.Engine, "_call_strategy", "strategy (ask/tell)")
+    timed(store.RunWriter, "create", "run-file writes, creation")
+    for method in ("append", "append_many", "flush", "sync", "write_weights", "drop_weights",
+                   "write_live", "checkpoint"):
+        timed(store.RunWriter, method, "run-file writes")
+    timed(train, "evaluate_split", "validation passes")  # the test pass uses split_logits by default
+    timed(train, "split_logits", "test pass")
+    timed(train, "classification_metrics", "test metrics")
+    timed(train, "count_flops", "FLOP count")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="cifar10", choices=bench_data.DATASETS)
+    parser.add_argument("--budget", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    import snas
+    from snas.frontends.cli import main as snas_main
+
+    instrument()
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["search", *bench_data.cli_args(args.dataset), "--time-budget", f"{args.budget:g}", "--seed",
+                str(args.seed), "--output-dir", tmp, "--run-name", "run", "--quiet"]
+        begin = time.time() - (time.perf_counter() - T0)  # the process start on the clock trials are stamped with
+        with contextlib.suppress(SystemExit):
+            snas_main(argv)
+        wall = time.perf_counter() - T0
+        result = snas.load_run(Path(tmp) / "run")
+
+    trials = result.trials
+    # a trial's stamps: its evaluator started at ``started`` and ran for ``duration`` seconds
+    first_start = min(t.started for t in trials) - begin
+    in_trials = sum(t.duration for t in trials)
+    cut = [t for t in trials if t.status in ("cut_short", "pruned")]
+    inside = ("validation passes", "test pass", "test metrics", "FLOP count", "run-file writes")
+    setup = spent["set-up and data loading"]
+    engine_io = spent["run-file writes"] + spent["run-file writes, creation"] + spent["strategy (ask/tell)"]
+    before = first_start - setup - spent["run-file writes, creation"]
+    rows = [
+        ("start-up: imports, plugin discovery, options", before),
+        ("set-up and data loading", setup),
+        ("training (trials' time less the rows below)", in_trials - sum(spent[f"in trials: {k}"] for k in inside)),
+        *[(f"  in trials: {k}", spent[f"in trials: {k}"]) for k in inside],
+        ("  (of all trial time: trials cut short at the deadline)", sum(t.duration for t in cut)),
+        ("outside trials: strategy (ask/tell) and run-file writes (creating and closing it included)", engine_io),
+        ("the rest: engine bookkeeping, closing, summary (±1 s: trial stamps are taken as each ends)", wall - before - setup - in_trials - engine_io),
+    ]
+    best = result.best
+    lines = [
+        HEADING,
+        "",
+        f"Command: `python benchmarks/search_time_split.py --dataset {args.dataset} --budget {args.budget:g} "
+        f"--seed {args.seed} --write` (runs `snas search` in-process with timers around every step that is "
+        "not training). "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+        "nothing else running.",
+        "",
+        f"{len(trials)} trials ({len(trials) - len(cut)} finished, {len(cut)} cut short); wall time "
+        f"{wall:.1f} s for a {args.budget:g} s budget; best test accuracy "
+        f"{best.metrics.get('test_accuracy', float('nan')):.4f} ({best.arch.family}).",
+        "",
+        "| where | seconds | share of wall time |",
+        "|---|---:|---:|",
+        *[f"| {name} | {seconds:.1f} | {100 * seconds / wall:.1f}% |" for name, seconds in rows],
+        f"| wall time | {wall:.1f} | 100% |",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        write_section(BENCHMARKS_MD, HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
