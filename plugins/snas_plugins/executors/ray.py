@@ -77,13 +77,24 @@ class TrialActor:
             job.prepare(device, data=data)
 
     def evaluate(self, task: EvaluationTask) -> TrialResult:
-        """Evaluate ``task``; progress goes to the progress actor without waiting for it."""
+        """Evaluate ``task``; progress goes to the progress actor without waiting for it.
+
+        Before the result is returned, the last report is waited for, so a
+        trial's reports are all in the box when the driver sees its result.
+        """
+        import ray
+
         progress = self.progress
+        last: list[Any] = []
 
         def report(p: TrialProgress) -> None:
-            progress.put.remote(p.to_record())
+            last[:] = [progress.put.remote(p.to_record())]  # one caller's calls to an actor run in order
 
-        return self.job.evaluate(task, device=self.device, on_progress=report)
+        result = self.job.evaluate(task, device=self.device, on_progress=report)
+        if last:
+            with contextlib.suppress(Exception):  # progress is best effort; the result is what counts
+                ray.get(last[0])
+        return result
 
 
 class ProgressBox:
