@@ -47,6 +47,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Constraint": ("snas.contracts.records", "Constraint"),
     "EvaluationTask": ("snas.contracts.records", "EvaluationTask"),
     "INHERITED": ("snas.contracts.records", "INHERITED"),
+    "EXTENDED": ("snas.contracts.records", "EXTENDED"),
     "InheritedWeights": ("snas.contracts.records", "InheritedWeights"),
     "Objective": ("snas.contracts.records", "Objective"),
     "PendingTrial": ("snas.contracts.records", "PendingTrial"),
@@ -106,7 +107,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from snas.contracts.space import COMPLEXITY_LEVELS, Architecture, Choice, ConditionalChoice, IntRange, JointSpace, LayerList, SearchSpace, describe_architecture  # noqa: F401
     from snas.contracts.data import DataBundle, StreamingSplit, TensorSplit  # noqa: F401
     from snas.contracts.components import BatchStrategy, Component, Dataset, Evaluator, Executor, Exporter, NetworkFamily, NoOptions, Pruner, Strategy, StrategyContext  # noqa: F401
-    from snas.contracts.records import INHERITED, Constraint, EvaluationTask, InheritedWeights, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult  # noqa: F401
+    from snas.contracts.records import EXTENDED, INHERITED, Constraint, EvaluationTask, InheritedWeights, Objective, PendingTrial, Proposal, Trial, TrialProgress, TrialResult  # noqa: F401
     from snas.contracts.settings import describe_options, option  # noqa: F401
     from snas.contracts.errors import ConfigError, DataError, InvalidArchitecture, PluginConflictError, RunFileError, SnasError, UnknownPluginError  # noqa: F401
     from snas.runtime.trial import TrialContext, current_trial  # noqa: F401

@@ -16,6 +16,7 @@ from torch import nn
 import snas
 from conftest import real_data
 from snas import Architecture, BatchStrategy, Choice, NetworkFamily, Proposal, SearchSpace, hookimpl
+from snas.runtime.engine import FINAL_TRAINING_MAX_FACTOR
 
 
 def nb201_table() -> Path:
@@ -216,6 +217,34 @@ def test_a_trial_running_at_the_deadline_is_cut_short(tmp_path):
     last = result.trials[-1]
     assert last.status == "cut_short" and last.score is None and len(last.curves["val_acc"]) < 4
     assert all(t.status == "ok" for t in result.trials[:-1]) and result.best.status == "ok"
+    # a table lookup cannot train longer: no time is kept for a final training
+    assert not any(t.meta.get("final") for t in result.trials)
+
+
+@pytest.mark.slow
+def test_the_time_kept_at_the_end_trains_the_best_architecture_again_for_longer(tmp_path, test_plugins):
+    # the search (a few seconds) ends long before its half of the budget
+    result = _run(tmp_path, [[(32, "full"), (64, "full")], [(0, "full")]], time_budget=16.0, final_training=0.5)
+    search = [t for t in result.trials if not t.meta.get("final")]
+    final = [t for t in result.trials if t.meta.get("final")]
+    assert [t.status for t in search] == ["ok", "ok", "failed"]
+    source = max(search, key=lambda t: t.rank())
+    assert len(final) == 1  # one executor slot: one architecture trained again
+    extended = final[0]
+    assert extended.protocol == snas.EXTENDED and extended.arch == source.arch and extended.cached_from is None
+    assert extended.meta["extends"] == source.trial_id and source.metrics["epochs"] == 2
+    # the time left would allow hundreds of epochs of this small network: capped at ten times its protocol's
+    assert extended.meta["epochs"] == FINAL_TRAINING_MAX_FACTOR * 2
+    assert extended.started >= max(t.started + t.duration for t in search)
+    assert extended.status == "ok" and extended.metrics["epochs"] == extended.meta["epochs"]
+    assert extended.curves["lr"][-1] < extended.curves["lr"][0] / 10  # annealed
+    assert result.best is max(result.trials, key=lambda t: (t.rank(), -t.trial_id))
+
+
+def test_without_a_final_training_the_search_has_the_whole_budget(tmp_path, test_plugins):
+    result = _run(tmp_path, [[(32, "full")], [(64, "full")]], time_budget=8.0, final_training=0)
+    assert [t.status for t in result.trials] == ["ok", "ok"] and not result.pending
+    assert result.best.protocol == "full"
 
 
 def test_bad_options_fail_before_anything_runs(tmp_path):
@@ -359,6 +388,27 @@ def test_resume_of_a_finished_run_with_a_larger_budget_goes_on(tmp_path):
     more = snas.resume(tmp_path / "grow", max_trials=15)
     whole = nb201_search(tmp_path, "whole", "random", max_trials=15)
     assert len(first.trials) == 10 and signature(more) == signature(whole)
+
+
+@pytest.mark.slow
+def test_a_time_budgeted_run_resumed_with_more_time_searches_on_and_trains_its_best_again(tmp_path):
+    options = dict(strategy="random", network_types=["mlp"], seed=0, final_training=0.4, max_trials=1000,
+                   evaluator_options={"max_epochs": 2, "full_metrics": False})
+    first = snas.search(time_budget=10.0, run_dir=tmp_path / "run", **options)
+    final = [t for t in first.trials if t.protocol == snas.EXTENDED]
+    assert len(final) == 1 and first.status == "budget_exhausted"
+    more = snas.resume(tmp_path / "run", time_budget=20.0)
+    ids = [t.trial_id for t in more.trials]
+    assert len(ids) == len(set(ids)) and {t.trial_id for t in first.trials} <= set(ids)
+    later = [t for t in more.trials if t.trial_id > final[0].trial_id]
+    searched = [t for t in later if not t.meta.get("final")]
+    assert searched, "the search went on after the first session's final training"
+    # the strategy was told only search trials: every later search trial is a new architecture
+    assert not {t.fingerprint for t in searched} & {t.fingerprint for t in first.trials if not t.meta.get("final")}
+    extended = [t for t in more.trials if t.protocol == snas.EXTENDED]
+    assert len(extended) in (1, 2) and all(t.meta["extends"] != t.trial_id for t in extended)
+    if len(extended) == 2:  # a second final training, after the new search trials
+        assert extended[1].trial_id > max(t.trial_id for t in searched)
 
 
 def test_a_run_cut_right_after_any_snapshot_resumes_as_the_uninterrupted_run(tmp_path, monkeypatch):

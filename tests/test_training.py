@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+import snas
 from snas import Architecture, Choice, NetworkFamily, SearchSpace, TrialContext
 from snas.runtime import trial
 from snas_plugins.evaluators.train import EarlyStopping, Train, TrainOptions, make_optimizer
@@ -240,6 +241,19 @@ def test_learning_rate_schedule(digits, schedule):
         assert lr[3] == pytest.approx(0.01 * (1 + math.cos(math.pi * 3 / 6)) / 2)
     else:
         assert lr == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001])
+
+
+def test_the_final_training_protocol_trains_the_epochs_it_is_sent_annealed_and_without_early_stopping(digits):
+    # patience 0 would stop a full-protocol trial at its first epoch without improvement
+    opts = TrainOptions(max_epochs=2, patience=0, schedule="none", full_metrics=False)
+    with trial.running(TrialContext(4, inputs={"epochs": 7})):
+        result = Train(opts).evaluate(toy_arch(), ToyFamily(), digits, seed=0, device=CPU, protocol=snas.EXTENDED)
+    assert result.ok and result.metrics["protocol"] == snas.EXTENDED
+    assert result.metrics["epochs"] == result.metrics["max_epochs"] == 7 and result.metrics["stopped_by"] == "max_epochs"
+    lr = result.curves["lr"]
+    assert lr[0] == pytest.approx(0.01) and all(a > b for a, b in zip(lr, lr[1:]))
+    assert lr[-1] == pytest.approx(0.01 * (1 + math.cos(math.pi * 6 / 7)) / 2)  # cosine to zero over the 7 epochs
+    assert "test_accuracy" in result.metrics
 
 
 # -- talking to the engine ----------------------------------------------------------

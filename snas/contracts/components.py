@@ -262,10 +262,20 @@ class Evaluator(Component, abc.ABC):
     them), and returns the trained ``weights`` of every ``ok`` trial, which
     the engine keeps in the run's pool for later children. A run asking
     for inheritance with an evaluator that does not declare it is refused.
+
+    ``extends_training = True`` declares that the evaluator trains networks
+    and understands the :data:`~snas.contracts.records.EXTENDED` protocol:
+    train from scratch for ``snas.current_trial().inputs["epochs"]`` epochs,
+    the learning rate annealed to zero over them; its trials report the
+    ``epochs`` they trained and, if it can, ``epoch_seconds`` (the typical
+    wall time of one), from which the engine sizes the final training. Only
+    such an evaluator gets a final training in the part of a time budget
+    kept for it (``--final-training``).
     """
 
     summary_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()
     inherits_weights: ClassVar[bool] = False
+    extends_training: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -34,6 +34,14 @@ STATUSES = ("ok", "failed", "pruned", "cut_short")
 #: best of them are retrained from scratch at the end of the run (``--retrain-top``)
 INHERITED = "inherited"
 
+#: the protocol of a run's final training (``--final-training``): an architecture the search found
+#: best, trained again from scratch for longer, ``context["epochs"]`` epochs with the learning rate
+#: annealed to zero over them, in the part of the time budget kept for it. It ranks as full training.
+EXTENDED = "extended"
+
+#: protocols whose scores are those of a complete training from scratch
+FULL_PROTOCOLS = ("full", EXTENDED)
+
 
 @attrs.frozen
 class Objective:
@@ -300,13 +308,13 @@ class Trial:
         return self.arch.fingerprint
 
     def rank(self) -> tuple[int, bool, float]:
-        """How trials compare for "best": finished beats stopped early, full protocol beats reduced, then score.
+        """How trials compare for "best": finished beats stopped early, full training beats reduced, then score.
 
         A trial without a finite score ranks below every other.
         """
         if not _finite(self.score) or self.status == "failed":
             return (0, False, -math.inf)
-        return (2 if self.status == "ok" else 1, self.protocol == "full", float(self.score))
+        return (2 if self.status == "ok" else 1, self.protocol in FULL_PROTOCOLS, float(self.score))
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able record of this trial (what ``snas show --json`` prints)."""

@@ -349,10 +349,15 @@ class ProgressObserver:
 
     @hookimpl
     def snas_trial_started(self, run: Any, trial: Any) -> None:
-        if trial.meta.get("final") and not self.retraining:
-            self.retraining = True
-            self.progress.console.print("final retraining of the fast-protocol winners with the full protocol "
-                                        "(outside the trial and time budget)")
+        if trial.meta.get("final"):
+            if "extends" in trial.meta:
+                self.progress.console.print(
+                    f"final training: trial {trial.meta['extends']}'s {trial.arch.family} again from scratch, "
+                    f"{trial.meta['epochs']} epochs with the learning rate annealed, in the time kept for it")
+            elif not self.retraining:
+                self.retraining = True
+                self.progress.console.print("final retraining of the fast-protocol winners with the full protocol "
+                                            "(outside the trial and time budget)")
         self.trials[trial.trial_id] = self.progress.add_task(
             f"  trial {trial.trial_id} {trial.arch.family}", total=None, note="starting")
         self.progress.update(self.task, note=self._note(run))

@@ -103,6 +103,11 @@ class RunConfig:
                                   help="Name of this run's folder (default <dataset>-<strategy>-<time>).")
     checkpoint_frequency: int | None = option(None, low=1, help="Fold the run's journal into a new run.h5 every N "
                                                                 "trials (default: every 10 minutes).")
+    final_training: float = option(0.3, low=0, high=0.9,
+                                   help="With --time-budget: the fraction of the budget kept for the final training, "
+                                        "where the search's best architecture is trained again from scratch, for as "
+                                        "many epochs as the time left allows, with the learning rate annealed to "
+                                        "zero; it ranks with the search's trials (0: the search uses all the time).")
     retrain_top: int = option(3, low=0, help="Fast-protocol winners retrained with the full protocol at the end.")
     export_formats: list[str] = option(factory=list, flag="--export",
                                        help="After the search, export the best model in these formats (or 'all') "

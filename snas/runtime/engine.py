@@ -51,8 +51,8 @@ from snas.runtime.config import RunPlan, make_options
 from snas.runtime.devices import count_flops, resolve_device
 from snas.contracts.errors import ConfigError, DataError, SearchInterrupted
 from snas.contracts.components import StrategyContext
-from snas.contracts.records import (INHERITED, EvaluationTask, InheritedWeights, PendingTrial, Proposal,
-                                    Trial, TrialProgress, TrialResult, trial_seed)
+from snas.contracts.records import (EXTENDED, FULL_PROTOCOLS, INHERITED, EvaluationTask, InheritedWeights,
+                                    PendingTrial, Proposal, Trial, TrialProgress, TrialResult, trial_seed)
 from snas.runtime.inheritance import TRAINED, WeightPool
 from snas.runtime.objectives import Front, parse_constraints, parse_objectives
 from snas.runtime.state import RunState, better
@@ -67,6 +67,10 @@ log = logging.getLogger("snas.runtime.engine")
 MAX_CACHED_IN_A_ROW = 200
 #: trial budget when neither the user nor the strategy gives one
 DEFAULT_MAX_TRIALS = 20
+#: the final training trains at most this many times the epochs of its architecture's search protocol
+FINAL_TRAINING_MAX_FACTOR = 10
+#: finished search trials needed before the search gives up the final training's share of the time budget
+FINAL_TRAINING_MIN_TRIALS = 3
 #: seconds between strategy snapshots (resume replays at most this much strategy work)
 SNAPSHOT_INTERVAL = 30.0
 #: trials of the non-dominated front whose weights a multi-objective run keeps (for export and inheritance)
@@ -206,6 +210,9 @@ class Engine:
         self._signal_pending: int | None = None
         self._in_strategy = False
         self._closing = False
+        self._in_final_phase = False
+        self._search_to_the_end = False
+        self._fits: tuple[int, bool] = (-1, False)
 
     # -- building -------------------------------------------------------------
 
@@ -601,7 +608,8 @@ class Engine:
             self.strategy.load_state_dict(snap["strategy"])
             self.told, self.asked = int(snap["told"]), int(snap["asked"])
             self.state.generation = int(snap.get("generation", 0))
-        self.planned = sum(1 for t in log_.trials.values() if t.trial_id < self.asked and prescreen.evaluated(t))
+        self.planned = sum(1 for t in log_.trials.values()
+                           if t.trial_id < self.asked and prescreen.evaluated(t) and not t.meta.get("final"))
         for tid in range(self.told):  # the pruner and the pool hold what the trials told so far taught them
             if tid in log_.trials and not log_.trials[tid].meta.get("final"):
                 if self.pruner is not None:
@@ -609,6 +617,8 @@ class Engine:
                 if self.pool is not None:
                     self.pool.tell(log_.trials[tid])
         for tid in range(self.told, self.asked):
+            if self._is_final(tid):
+                continue  # the final phase admits its own trials
             if tid in log_.trials:
                 self.finished[tid] = log_.trials[tid]
             elif tid in log_.pending:
@@ -634,7 +644,7 @@ class Engine:
         else:
             outcome = self._search()
         if outcome != "interrupted":
-            self._final_retrain(outcome)
+            self._final_phase(outcome)
         return outcome
 
     def _search(self) -> str:
@@ -665,7 +675,9 @@ class Engine:
         return "budget_exhausted"
 
     def _out_of_time(self) -> bool:
-        return self.config.time_budget is not None and self.state.elapsed() >= self.config.time_budget
+        """Whether the search's share of the time budget is spent (the final phase has its own deadlines)."""
+        end = self._search_seconds()
+        return not self._in_final_phase and end is not None and self.state.elapsed() >= end
 
     def _budget_left(self) -> int:
         """How many more evaluations the trial budget allows (a large number when only time bounds the run)."""
@@ -678,7 +690,11 @@ class Engine:
     def _advance(self) -> None:
         """Fill the window, then tell finished trials in id order, filling the window after each tell."""
         self._fill()
-        while self.told in self.finished:
+        while self.told in self.finished or self._is_final(self.told):
+            if self._is_final(self.told):  # a final trial of an earlier session: never told to the strategy
+                self.told += 1
+                self._fill()
+                continue
             trial = self.finished.pop(self.told)
             generation = self.strategy.generation
             self._call_strategy(self.strategy.tell, trial)
@@ -744,6 +760,8 @@ class Engine:
 
     def _register(self, proposal: Proposal, final: bool = False) -> None:
         """Number a new proposal; replayed ones are matched with what the journal recorded."""
+        while not final and self._is_final(self.asked):  # ids an earlier session's final phase took
+            self.asked += 1
         tid = self.asked
         self.asked += 1
         recorded = self.log.trials.get(tid) or self.log.pending.get(tid)
@@ -805,11 +823,11 @@ class Engine:
                 return
             tid = self.queue.popleft()
             pending = self.pending[tid]
-            deadline = None
-            if self.config.time_budget is not None:
-                deadline = time.time() + max(0.0, self.config.time_budget - self.state.elapsed())
+            deadline = self._deadline(pending)
             self.state.in_flight[tid] = pending
             context = {"rule": pending.rule} if pending.rule is not None else {}
+            if pending.protocol == EXTENDED:
+                context["epochs"] = int(pending.meta["epochs"])
             parent = self._parent_of(pending)
             if parent is not None:
                 context["parent"] = parent.to_context()
@@ -885,46 +903,147 @@ class Engine:
         self.manager.hook.snas_generation_finished(run=self.state, generation=generation, trials=batch,
                                                    progress=progress)
 
-    def _final_retrain(self, outcome: str) -> None:
-        """Retrain the best reduced-protocol architectures with the full protocol.
+    def _final_phase(self, outcome: str) -> None:
+        """After the search: the final training (inside the time budget), then the final retraining (outside it).
 
-        Scores from a reduced protocol (fast mode) only rank candidates; the
-        run's result always comes from full training. The retraining happens
-        after the budget and does not count against it.
+        The final training (``--final-training``, with a time budget and an
+        evaluator that ``extends_training``) trains the search's best
+        architectures again from scratch, as long as the time left allows
+        (:meth:`_final_training`). The final retraining trains the best
+        reduced-protocol architectures with the full protocol
+        (:meth:`_final_retraining`): their scores only ranked candidates, and
+        the run's result always comes from full training; it does not count
+        against the budget.
         """
+        waiting = [p for tid, p in sorted(self.log.pending.items()) if p.meta.get("final") and tid not in self.pending]
         if self.log.final_phase is None:
-            full = {t.fingerprint for t in self.state.trials if t.protocol == "full" and t.cached_from is None}
-            candidates = sorted((t for t in self.state.trials if t.ok and t.protocol != "full"
-                                 and t.cached_from is None and t.fingerprint not in full),
-                                key=lambda t: (-t.score, t.trial_id))
-            chosen: list[Trial] = []
-            for t in candidates:
-                if t.fingerprint not in {c.fingerprint for c in chosen}:
-                    chosen.append(t)
-                if len(chosen) >= self.config.retrain_top:
-                    break
-            if not chosen:
-                return
-            self._record([{"kind": "final_phase", "outcome": outcome}])
-            self.asked = max(self.asked, max(self.log.pending, default=-1) + 1, max(self.log.trials, default=-1) + 1)
-            for t in chosen:
-                self._register(Proposal(t.arch, "full", {"retrain_of": t.trial_id}), final=True)
-        else:
-            for tid, pending in sorted(self.log.pending.items()):
-                if pending.meta.get("final") and tid not in self.pending:
-                    self._admit(pending, journal=False)
+            retraining = self._final_retraining()
+            proposals = ([] if waiting else self._final_training()) + retraining
+            if retraining:  # the search must not go on after a retraining, even when resumed with more budget
+                self._record([{"kind": "final_phase", "outcome": outcome}])
+            if proposals:
+                self.asked = max(self.asked, max(self.log.pending, default=-1) + 1,
+                                 max(self.log.trials, default=-1) + 1)
+            for proposal in proposals:
+                self._register(proposal, final=True)
+        for pending in waiting:  # final trials an earlier session of the run did not finish
+            self._admit(pending, journal=False)
+        if not (self.queue or self.state.in_flight):
+            return
         self.executor.start(self.job, self._on_progress, self._stopping)
-        time_budget, self.config.time_budget = self.config.time_budget, None  # not counted against the budget
-        try:
-            while self.queue or self.state.in_flight:
-                if self._stopping():
-                    raise SearchInterrupted("stopped during the final retraining")
-                self._submit()
-                self.writer.flush()
-                for task, result in self.executor.wait(timeout=0.2):
-                    self._finish(task, result)
-        finally:
-            self.config.time_budget = time_budget
+        self._in_final_phase = True
+        while self.queue or self.state.in_flight:
+            if self._stopping():
+                raise SearchInterrupted("stopped during the final training")
+            self._submit()
+            self.writer.flush()
+            for task, result in self.executor.wait(timeout=0.2):
+                self._finish(task, result)
+
+    def _final_training(self, left: float | None = None) -> list[Proposal]:
+        """The search's best architectures (one per executor slot), each for as many epochs as the time left allows.
+
+        The epochs come from each trial's own time per epoch (its
+        ``epoch_seconds`` metric, else its duration over its epochs), with 5%
+        of the time and one epoch kept back for building the network and the
+        test pass. (Not the trial's whole duration: the run's first trial
+        also paid for warming up the process.) At most
+        ``FINAL_TRAINING_MAX_FACTOR`` times its protocol's epochs: a search
+        that ended early leaves the rest of the budget unused rather than
+        train one network for thousands of epochs. An architecture is trained
+        again only if that gives it more epochs than it ever had.
+        """
+        if not self._keeps_final_training():
+            return []
+        if left is None:
+            left = self.config.time_budget - self.state.elapsed()
+        finished = sorted((t for t in self.state.trials if t.ok and t.protocol == "full" and t.cached_from is None
+                           and not t.meta.get("final") and t.duration > 0 and t.metrics.get("epochs")),
+                          key=lambda t: (t.rank(), -t.trial_id), reverse=True)
+        done = {t.fingerprint: t.meta.get("epochs", 0) for t in self.state.trials if t.protocol == EXTENDED}
+        proposals: list[Proposal] = []
+        seen: set[str] = set()
+        for t in finished:
+            if t.fingerprint in seen:
+                continue
+            seen.add(t.fingerprint)
+            trained = float(t.metrics["epochs"])
+            per_epoch = float(t.metrics.get("epoch_seconds") or t.duration / trained)
+            epochs = min(int(0.95 * left / per_epoch) - 1,
+                         FINAL_TRAINING_MAX_FACTOR * max(int(trained), int(t.metrics.get("max_epochs") or 0)))
+            if epochs > max(trained, done.get(t.fingerprint, 0)):  # longer than it ever trained
+                proposals.append(Proposal(t.arch, EXTENDED, {"extends": t.trial_id, "epochs": epochs}))
+            if len(seen) >= self.executor.slots:
+                break
+        return proposals
+
+    def _final_retraining(self) -> list[Proposal]:
+        """The best reduced-protocol architectures (``--retrain-top``), each to be trained with the full protocol."""
+        full = {t.fingerprint for t in self.state.trials if t.protocol in FULL_PROTOCOLS and t.cached_from is None}
+        candidates = sorted((t for t in self.state.trials if t.ok and t.protocol not in FULL_PROTOCOLS
+                             and t.cached_from is None and t.fingerprint not in full),
+                            key=lambda t: (-t.score, t.trial_id))
+        chosen: list[Trial] = []
+        for t in candidates:
+            if t.fingerprint not in {c.fingerprint for c in chosen}:
+                chosen.append(t)
+            if len(chosen) >= self.config.retrain_top:
+                break
+        return [Proposal(t.arch, "full", {"retrain_of": t.trial_id}) for t in chosen]
+
+    def _is_final(self, tid: int) -> bool:
+        """Whether trial id ``tid`` belongs to a final phase (its trials are never told to the strategy)."""
+        trial = self.log.trials.get(tid) or self.log.pending.get(tid)
+        return trial is not None and bool(trial.meta.get("final"))
+
+    def _keeps_final_training(self) -> bool:
+        """Whether part of the time budget is kept for the final training (see :meth:`_final_training`)."""
+        return (self.config.time_budget is not None and self.config.final_training > 0
+                and self.plan["evaluator"].cls.extends_training)
+
+    def _search_seconds(self) -> float | None:
+        """The seconds of the run the search may use: the time budget less the final training's share.
+
+        The search keeps the whole budget while it has finished fewer than
+        ``FINAL_TRAINING_MIN_TRIALS`` trials (there is nothing to choose from
+        yet: in a short budget on large data, the first trials themselves
+        need the time), or when the best trial so far could not train for
+        more epochs in that share (the share would go unused). Once the
+        search reaches the share that way, it keeps the whole budget for the
+        rest of the run.
+        """
+        budget = self.config.time_budget
+        if budget is None or not self._keeps_final_training() or self._search_to_the_end:
+            return budget
+        share = budget * self.config.final_training
+        if self._final_training_fits(share):
+            return budget - share
+        if self.state.elapsed() >= budget - share:
+            self._search_to_the_end = True
+        return budget
+
+    def _final_training_fits(self, share: float) -> bool:
+        """Whether the search has enough finished trials and its best would train longer in ``share`` seconds."""
+        count = len(self.state.trials)
+        if self._fits[0] != count:
+            searched = sum(t.ok and t.protocol == "full" and not t.meta.get("final") for t in self.state.trials)
+            self._fits = (count, searched >= FINAL_TRAINING_MIN_TRIALS and bool(self._final_training(share)))
+        return self._fits[1]
+
+    def _deadline(self, pending: PendingTrial) -> float | None:
+        """When trial ``pending`` must stop (seconds since the epoch), or ``None``.
+
+        Search trials stop at the end of the search's share of the budget; a
+        final training at the end of the budget (not at all when a resumed run
+        has none left: the user asked it to finish); the final retraining of
+        reduced-protocol winners is outside the budget.
+        """
+        budget, elapsed = self.config.time_budget, self.state.elapsed()
+        if budget is None or (pending.meta.get("final") and pending.protocol != EXTENDED):
+            return None
+        if pending.meta.get("final"):
+            return time.time() + budget - elapsed if budget > elapsed else None
+        return time.time() + max(0.0, self._search_seconds() - elapsed)
 
     def _close(self, status: str) -> None:
         """Stop workers, record the final status, fold everything into run.h5.
@@ -965,7 +1084,7 @@ class Engine:
 
 def _covers(have: str, want: str) -> bool:
     """Whether a result under protocol ``have`` answers a proposal for ``want`` (full answers everything)."""
-    return have == want or have == "full"
+    return have == want or (have == "full" and want != EXTENDED)
 
 
 def _cached(pending: PendingTrial, hit: Trial) -> Trial:

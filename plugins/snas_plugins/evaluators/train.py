@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import math
+import statistics
 import time
 from typing import Any
 
@@ -171,6 +172,7 @@ class Train(Evaluator):
     summary_metrics = (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
                        ("params", "parameters"))
     inherits_weights = True
+    extends_training = True
 
     def evaluate(
         self,
@@ -183,6 +185,11 @@ class Train(Evaluator):
         protocol: str = "full",
     ) -> TrialResult:
         """Train ``arch`` and score it; stops early when the engine asks.
+
+        The protocol sets the epochs: ``max_epochs`` (full), ``fast_epochs``
+        (fast), ``inherited_epochs`` (inherited), or, for the run's final
+        training (:data:`snas.EXTENDED`), the ``epochs`` the engine sends,
+        with a cosine schedule and no early stopping.
 
         A trial finishes with status ``"ok"`` after ``max_epochs``, early
         stopping or the ``max_trial_seconds`` cap, with the score (validation
@@ -223,6 +230,9 @@ class Train(Evaluator):
         epochs = opts.fast_epochs if fast else opts.max_epochs
         if protocol == snas.INHERITED and opts.inherited_epochs:
             epochs = opts.inherited_epochs
+        extended = protocol == snas.EXTENDED  # the run's final training: longer, annealed, no early stopping
+        if extended:
+            epochs = int(trial.inputs.get("epochs") or opts.max_epochs)
         max_batches = opts.fast_max_batches if fast else None
         cap = None if opts.max_trial_seconds is None else start + opts.max_trial_seconds
 
@@ -234,9 +244,10 @@ class Train(Evaluator):
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         flops = count_flops(model, data.input_shape, device)
         optimizer = make_optimizer(arch["optimizer"], model.parameters(), arch["learning_rate"], opts.weight_decay)
-        scheduler = _scheduler(opts.schedule, optimizer, epochs)
-        stopper = EarlyStopping(opts.monitor, opts.patience, opts.min_delta)
+        scheduler = _scheduler("cosine" if extended else opts.schedule, optimizer, epochs)
+        stopper = EarlyStopping(opts.monitor, None if extended else opts.patience, opts.min_delta)
         curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "lr": []}
+        epoch_times: list[float] = []
         base = {"protocol": protocol, "max_epochs": epochs, "max_batches_per_epoch": max_batches, "params": params,
                 "flops": flops, "device": str(device), **inherited}
         on_cpu = device.type == "cpu"
@@ -297,6 +308,7 @@ class Train(Evaluator):
                 curves["train_acc"].append(float(correct) / max(seen, 1))
                 curves["val_loss"].append(val["loss"])
                 curves["val_acc"].append(val["accuracy"])
+                epoch_times.append(time.perf_counter() - epoch_start)
                 trial.report("training", step=epoch + 1, total=epochs, val_acc=val["accuracy"],
                              val_loss=val["loss"], train_loss=train_loss)
                 monitored = val["accuracy"] if opts.monitor == "val_acc" else val["loss"]
@@ -342,6 +354,7 @@ class Train(Evaluator):
                 "test_accuracy": test["accuracy"],
                 "test_loss": test["loss"],
                 "epochs": len(curves["val_acc"]),
+                "epoch_seconds": statistics.median(epoch_times),
                 "best_epoch": best + 1,
                 "stopped_by": stopped_by,
             },
