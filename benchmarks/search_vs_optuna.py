@@ -66,7 +66,17 @@ def run_snas(dataset: str, budget: float, seed: int, extra: list[str] = ()) -> d
         best = result.best
         if best is not None:
             out.update(val_acc=best.score, test_acc=best.metrics.get("test_accuracy"), best_family=best.arch.family,
-                       best_params=best.metrics.get("params"), best_arch=best.arch.to_dict())
+                       best_params=best.metrics.get("params"), best_arch=best.arch.to_dict(),
+                       best_protocol=best.protocol)
+        searched = [t for t in result.trials if not t.meta.get("final") and t.ok]
+        if searched:  # what the search alone would have returned
+            top = max(searched, key=lambda t: t.rank())
+            out.update(search_val_acc=top.score, search_test_acc=top.metrics.get("test_accuracy"))
+        final = [t for t in result.trials if t.protocol == snas.EXTENDED]
+        if final:
+            out.update(final_training={"status": final[0].status, "epochs": final[0].meta.get("epochs"),
+                                       "extends": final[0].meta.get("extends"), "val_acc": final[0].score,
+                                       "test_acc": final[0].metrics.get("test_accuracy")})
         return out
 
 
