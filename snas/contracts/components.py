@@ -268,7 +268,8 @@ class Evaluator(Component, abc.ABC):
     train from scratch for ``snas.current_trial().inputs["epochs"]`` epochs,
     the learning rate annealed to zero over them; its trials report the
     ``epochs`` they trained and, if it can, ``epoch_seconds`` (the typical
-    wall time of one), from which the engine sizes the final training. Only
+    wall time of one) and ``max_epochs`` (its protocol's), from which the
+    engine sizes the final training (at most ten times ``max_epochs``). Only
     such an evaluator gets a final training in the part of a time budget
     kept for it (``--final-training``).
     """
