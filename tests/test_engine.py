@@ -355,9 +355,12 @@ def test_stop_event_from_another_thread_keeps_finished_trials_and_resume_goes_on
 
     class StopAfterThree:
         @hookimpl
-        def snas_trial_finished(self, run, trial):
-            if len(run.trials) == 3:
-                threading.Timer(0.05, stop.set).start()
+        def snas_trial_started(self, run, trial):
+            # the engine waits in this hook, so the trial just started is still in flight when the stop lands
+            if len(run.trials) >= 3 and not stop.is_set():
+                setter = threading.Thread(target=stop.set)
+                setter.start()
+                setter.join()
 
     options = {"aging": True, "population_size": 6, "generations": 30, "single_mutation": True}
     stopped = nb201_search(tmp_path, "stopped", "evolutionary", max_trials=16, strategy_options=options, stop=stop,
