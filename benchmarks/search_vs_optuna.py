@@ -76,7 +76,8 @@ def run_snas(dataset: str, budget: float, seed: int, extra: list[str] = ()) -> d
         if final:
             out.update(final_training={"status": final[0].status, "epochs": final[0].meta.get("epochs"),
                                        "extends": final[0].meta.get("extends"), "val_acc": final[0].score,
-                                       "test_acc": final[0].metrics.get("test_accuracy")})
+                                       "test_acc": final[0].metrics.get("test_accuracy"),
+                                       "started_s": final[0].started - start, "seconds": final[0].duration})
         return out
 
 

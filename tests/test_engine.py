@@ -394,6 +394,32 @@ def test_resume_of_a_finished_run_with_a_larger_budget_goes_on(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_search_that_reaches_the_final_share_with_too_few_trials_keeps_the_whole_budget(tmp_path):
+    budget, share = 10.0, 0.4
+    passed = {}
+
+    class SlowSecondTrial:
+        @hookimpl
+        def snas_trial_finished(self, run, trial):
+            if len(run.trials) == 2:  # the search reaches its 60% with two trials: too few to choose from
+                while run.elapsed() < budget * (1 - share) + 0.5:
+                    time.sleep(0.05)
+                passed["at"] = time.time()
+
+    result = snas.search(strategy="random", network_types=["mlp"], seed=0, final_training=share, max_trials=1000,
+                         time_budget=budget, run_dir=tmp_path / "run", observers=[SlowSecondTrial()],
+                         config={"max_in_flight": 1},  # the third trial is proposed after the engine saw the second
+                         evaluator_options={"max_epochs": 2, "full_metrics": False})
+    assert result.status == "budget_exhausted"
+    # once past its share with too few trials, the search keeps the whole budget for the rest of the run, though
+    # the best of its later trials would fit the share: no final training, and search trials after the 60%
+    assert not [t for t in result.trials if t.meta.get("final") or t.protocol == snas.EXTENDED]
+    later = [t for t in result.trials if t.started >= passed["at"]]
+    assert sum(t.ok for t in result.trials) >= 3 and any(t.ok for t in later)
+    assert all(t.protocol == "full" for t in later)
+
+
+@pytest.mark.slow
 def test_a_time_budgeted_run_resumed_with_more_time_searches_on_and_trains_its_best_again(tmp_path):
     options = dict(strategy="random", network_types=["mlp"], seed=0, final_training=0.4, max_trials=1000,
                    evaluator_options={"max_epochs": 2, "full_metrics": False})

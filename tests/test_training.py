@@ -325,6 +325,30 @@ def test_the_time_cap_ends_training_with_a_finished_trial(digits):
     assert result.metrics["epochs"] == 1 and "test_accuracy" in result.metrics
 
 
+def test_an_epoch_that_would_end_past_the_deadline_is_not_started_and_the_trial_finishes(digits):
+    family = ToyFamily()
+
+    def deadline_comes_after_the_second_epoch(progress):
+        if progress.step == 2:
+            context.deadline = time.time() + 0.001  # far less than an epoch and a test pass
+
+    context = TrialContext(4, deadline=time.time() + 3600, on_progress=deadline_comes_after_the_second_epoch)
+    with trial.running(context):
+        result = Train(TrainOptions(max_epochs=5, patience=None)).evaluate(
+            toy_arch(), family, digits, seed=0, device=CPU)
+    assert result.ok and result.metrics["stopped_by"] == "deadline"
+    assert result.metrics["epochs"] == 2 and len(result.curves["val_acc"]) == 2
+    assert "test_accuracy" in result.metrics and result.weights is not None
+
+
+def test_a_distant_deadline_leaves_training_alone(digits):
+    context = TrialContext(4, deadline=time.time() + 3600)
+    with trial.running(context):
+        result = Train(TrainOptions(max_epochs=3, patience=None, full_metrics=False)).evaluate(
+            toy_arch(), ToyFamily(), digits, seed=0, device=CPU)
+    assert result.ok and result.metrics["stopped_by"] == "max_epochs" and result.metrics["epochs"] == 3
+
+
 def test_the_score_is_the_best_epochs_validation_accuracy_without_another_pass(digits):
     result = Train(TrainOptions(max_epochs=4, patience=None, full_metrics=False)).evaluate(
         toy_arch(), ToyFamily(), digits, seed=0, device=CPU)

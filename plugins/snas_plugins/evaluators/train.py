@@ -192,8 +192,11 @@ class Train(Evaluator):
         with a cosine schedule and no early stopping.
 
         A trial finishes with status ``"ok"`` after ``max_epochs``, early
-        stopping or the ``max_trial_seconds`` cap, with the score (validation
-        accuracy), weights and test metrics of its best epoch.
+        stopping, the ``max_trial_seconds`` cap or at the trial's deadline
+        (:attr:`snas.TrialContext.deadline`: an epoch that would not end,
+        with the test pass after it, before the deadline is not started), with
+        the score (validation accuracy), weights and test metrics of its best
+        epoch; ``metrics["stopped_by"]`` says which.
 
         When :meth:`snas.TrialContext.should_stop` answers a status
         (``"cut_short"`` at the run's deadline, ``"pruned"`` from a pruner),
@@ -235,6 +238,7 @@ class Train(Evaluator):
             epochs = int(trial.inputs.get("epochs") or opts.max_epochs)
         max_batches = opts.fast_max_batches if fast else None
         cap = None if opts.max_trial_seconds is None else start + opts.max_trial_seconds
+        test_share = len(data.test) / max(len(data.val), 1)
 
         model = family.build(arch, data.input_shape, data.num_classes).to(device)
         inherited = inherit_weights(model, family, data, seed)  # {} unless a parent's weights came with the task
@@ -248,6 +252,7 @@ class Train(Evaluator):
         stopper = EarlyStopping(opts.monitor, None if extended else opts.patience, opts.min_delta)
         curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "lr": []}
         epoch_times: list[float] = []
+        val_seconds = 0.0
         base = {"protocol": protocol, "max_epochs": epochs, "max_batches_per_epoch": max_batches, "params": params,
                 "flops": flops, "device": str(device), **inherited}
         on_cpu = device.type == "cpu"
@@ -303,7 +308,9 @@ class Train(Evaluator):
                 train_loss = (cpu_loss if on_cpu else float(total_loss)) / max(seen, 1)
                 if not math.isfinite(train_loss):
                     raise Diverged(f"loss became {train_loss} in epoch {epoch + 1}")
+                val_start = time.perf_counter()
                 val = evaluate_split(model, data.val, opts.batch_size, device, amp)
+                val_seconds = time.perf_counter() - val_start
                 curves["train_loss"].append(train_loss)
                 curves["train_acc"].append(float(correct) / max(seen, 1))
                 curves["val_loss"].append(val["loss"])
@@ -317,10 +324,16 @@ class Train(Evaluator):
                     break
                 if stopped_by == "time_cap":
                     break
-                if cap is not None and epoch + 1 < epochs and time.perf_counter() + (
-                        time.perf_counter() - epoch_start) > cap:
-                    stopped_by = "time_cap"  # the next epoch would end past the cap: do not start it
-                    break
+                if epoch + 1 < epochs:  # do not start an epoch that would end past the cap or the deadline
+                    epoch_seconds = time.perf_counter() - epoch_start
+                    if cap is not None and time.perf_counter() + epoch_seconds > cap:
+                        stopped_by = "time_cap"
+                        break
+                    # the trial finishes with its epochs so far rather than be cut short at the deadline
+                    if trial.deadline is not None and time.time() + epoch_seconds + (
+                            _TEST_PASS_FACTOR * test_share * val_seconds) > trial.deadline:
+                        stopped_by = "deadline"
+                        break
                 status = trial.should_stop() if epoch + 1 < epochs else None  # a finished trial keeps its result
                 if status is not None:
                     raise _Stop(status)
@@ -376,6 +389,10 @@ class Train(Evaluator):
         metrics.update(val_accuracy=curves["val_acc"][best], val_loss=curves["val_loss"][best], best_epoch=best + 1)
         return TrialResult(status=status, score=curves["val_acc"][best], metrics=metrics, curves=curves,
                            weights=_portable(stopper.best_state), duration=duration)
+
+
+#: a test pass (with full metrics) takes up to this many times a validation pass over as many images
+_TEST_PASS_FACTOR = 1.5
 
 
 def _scheduler(kind: str, optimizer: torch.optim.Optimizer, epochs: int) -> Any:
