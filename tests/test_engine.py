@@ -114,8 +114,8 @@ def test_plugins(manager):
 
 def _run(tmp_path, batches, **kwargs):
     Scripted.batches = batches
-    return snas.search(strategy="scripted", network_types=["flaky"], run_dir=tmp_path / "run",
-                       evaluator_options={"max_epochs": 2, "patience": None}, **kwargs)
+    kwargs.setdefault("evaluator_options", {"max_epochs": 2, "patience": None})
+    return snas.search(strategy="scripted", network_types=["flaky"], run_dir=tmp_path / "run", **kwargs)
 
 
 @pytest.mark.slow
@@ -159,6 +159,42 @@ def test_identical_architectures_are_trained_once(tmp_path, test_plugins):
     assert [t.cached_from for t in result.trials] == [None, None, 0, 1]
     assert result.trials[2].score == result.trials[0].score
     assert result.status == "finished"  # cache hits do not use up the trial budget
+
+
+class Clocked(snas.Evaluator):
+    """A test evaluator: an architecture's first evaluation ends as ``ended``, later ones finish at 0.9."""
+
+    name = "clocked"
+    ended: tuple[str, dict] = ("ok", {})
+    seen: set = set()
+
+    def evaluate(self, arch, family, data, *, seed, device, protocol="full"):
+        if arch.fingerprint in self.seen:
+            return snas.TrialResult(score=0.9, metrics={"stopped_by": "max_epochs"}, duration=0.01)
+        self.seen.add(arch.fingerprint)
+        status, metrics = self.ended
+        return snas.TrialResult(status=status, score=0.5, metrics=metrics, duration=0.01)
+
+
+class ClockedPlugin:
+    @hookimpl
+    def snas_register_evaluators(self):
+        return [Clocked]
+
+
+@pytest.mark.parametrize("ended", [("ok", {"stopped_by": "deadline"}), ("cut_short", {})],
+                         ids=["finished-early-at-the-deadline", "cut-short"])
+def test_a_result_the_clock_ended_is_trained_again_not_answered_from_the_cache(tmp_path, test_plugins, ended):
+    Clocked.ended, Clocked.seen = ended, set()
+    name = test_plugins.register(ClockedPlugin(), name="clocked-evaluator")
+    try:
+        result = _run(tmp_path, [[(32, "full")], [(32, "full")], [(32, "full")]], evaluator="clocked",
+                      evaluator_options={})
+    finally:
+        test_plugins.unregister(name=name)
+    assert [(t.status, t.score, t.cached_from) for t in result.trials] == [
+        (ended[0], 0.5, None), ("ok", 0.9, None), ("ok", 0.9, 1)]  # trained again once, then cached
+    assert result.best.trial_id == 1
 
 
 def test_a_twin_of_a_trial_in_flight_waits_for_its_result(tmp_path, test_plugins):

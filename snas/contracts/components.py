@@ -272,6 +272,12 @@ class Evaluator(Component, abc.ABC):
     engine sizes the final training (at most ten times ``max_epochs``). Only
     such an evaluator gets a final training in the part of a time budget
     kept for it (``--final-training``).
+
+    An evaluator that ends a trial early because its next step would end
+    past ``snas.current_trial().deadline`` returns it ``ok`` with
+    ``metrics["stopped_by"] = "deadline"``: the engine ranks it like any
+    finished trial but does not answer later proposals of the architecture
+    from it.
     """
 
     summary_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()

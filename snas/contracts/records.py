@@ -307,6 +307,19 @@ class Trial:
     def fingerprint(self) -> str:
         return self.arch.fingerprint
 
+    @property
+    def ended_by_the_clock(self) -> bool:
+        """Whether the run's time, not the architecture, ended this trial.
+
+        ``cut_short`` at the run's deadline, or finished early because its
+        next epoch would have ended past it (an evaluator says so with
+        ``metrics["stopped_by"] == "deadline"``). Such a result is kept and
+        ranked, but it does not answer a later proposal of the same
+        architecture from the cache: a resumed run with more time trains it
+        again.
+        """
+        return self.status == "cut_short" or self.metrics.get("stopped_by") == "deadline"
+
     def rank(self) -> tuple[int, bool, float]:
         """How trials compare for "best": finished beats stopped early, full training beats reduced, then score.
 

@@ -593,7 +593,7 @@ class Engine:
             self.state.best = trial
         if self.front.add(trial):
             self.state.front = self.front.trials
-        if prescreen.evaluated(trial):
+        if prescreen.evaluated(trial) and not trial.ended_by_the_clock:
             fp = trial.fingerprint
             if fp not in self.cache or (trial.protocol == "full" and self.cache[fp].protocol != "full"):
                 self.cache[fp] = trial
