@@ -1,7 +1,8 @@
-"""Writing benchmark results into docs/benchmarks.md (shared by the benchmark scripts)."""
+"""Writing benchmark results into docs/benchmarks.md, and what else ran meanwhile (shared by the benchmark scripts)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -35,3 +36,57 @@ def write_subsection(path: Path, heading: str, subheading: str, text: str) -> No
         stop = section.find("\n### ", at + len(subheading))
         section = section[:at] + text + ("" if stop < 0 else section[stop:])
     write_section(path, heading, section)
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, steal) clock ticks of all CPUs since boot, from /proc/stat; ``None`` where there is none."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return user + nice + system + irq + softirq, steal
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and the child processes it has waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OtherLoad:
+    """What else used the machine while a benchmark ran: a quiet machine reads close to zero on both.
+
+    ``others()`` is the CPU time of every other process and ``steal()`` the
+    time the hypervisor gave the CPUs to other machines, in seconds since
+    the object was made (Linux; ``None`` elsewhere). The load average lags
+    by minutes, so it cannot say this.
+    """
+
+    def __init__(self) -> None:
+        self._ticks = _cpu_ticks()
+        self._own = _own_cpu()
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _delta(self) -> tuple[float, float] | None:
+        now = _cpu_ticks()
+        if now is None or self._ticks is None:
+            return None
+        return (now[0] - self._ticks[0]) / self._hz, (now[1] - self._ticks[1]) / self._hz
+
+    def others(self) -> float | None:
+        """CPU seconds used by other processes."""
+        delta = self._delta()
+        return None if delta is None else max(0.0, delta[0] - (_own_cpu() - self._own))
+
+    def steal(self) -> float | None:
+        """Seconds the hypervisor ran other machines on this one's CPUs."""
+        delta = self._delta()
+        return None if delta is None else delta[1]
+
+    def describe(self) -> str:
+        """One sentence for a report."""
+        others, steal = self.others(), self.steal()
+        if others is None:
+            return "other load not measured (no /proc/stat)"
+        return f"other processes used {others:.1f} CPU s and steal was {steal:.1f} s while it ran"

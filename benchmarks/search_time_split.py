@@ -9,10 +9,11 @@ start-up (imports, plugin discovery, option parsing), the engine's set-up
 (data loading), the strategy's ask/tell, run-file writes (journal, HDF5
 checkpoints, weights, live file), and inside each trial the validation
 passes, the test pass, the test-set metrics and the FLOP count. Training is
-what is left of each trial's duration. Trials cut short at the deadline are
-counted apart: their epochs are recorded but cannot be chosen over a
-finished trial. ``--write`` replaces the "Where a search's time goes"
-section of docs/benchmarks.md.
+what is left of each trial's duration. The final training (the best
+network trained again in the last share of the budget) and the search
+trials the deadline ended are shown apart, as parts of the trials' time.
+``--write`` replaces the "Where a search's time goes" section of
+docs/benchmarks.md.
 
 The default executor runs trials in this process, so every timer sees them;
 with ``--num-workers`` above 1 the in-trial timers would miss the workers.
@@ -35,7 +36,7 @@ from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import bench_data  # noqa: E402
-from report import BENCHMARKS_MD, write_section  # noqa: E402  (benchmarks/report.py, beside this script)
+from report import BENCHMARKS_MD, OtherLoad, write_section  # noqa: E402  (benchmarks/report.py, beside this script)
 
 HEADING = "## Where a search's time goes"
 
@@ -89,6 +90,14 @@ def instrument() -> None:
     timed(train, "count_flops", "FLOP count")
 
 
+def _final_note(final: list) -> str:
+    """How the summary line names the final training: its epochs, or that it did not run."""
+    if not final:
+        return "no final training"
+    epochs = max((len(curve) for curve in final[0].curves.values()), default=0)
+    return f"the final training ({epochs} epochs)" if epochs else "the final training"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="cifar10", choices=bench_data.DATASETS)
@@ -101,6 +110,7 @@ def main() -> int:
     from snas.frontends.cli import main as snas_main
 
     instrument()
+    load = OtherLoad()
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["search", *bench_data.cli_args(args.dataset), "--time-budget", f"{args.budget:g}", "--seed",
                 str(args.seed), "--output-dir", tmp, "--run-name", "run", "--quiet"]
@@ -111,7 +121,10 @@ def main() -> int:
 
     trials = result.trials
     in_trials = sum(t.duration for t in trials)
-    cut = [t for t in trials if t.status in ("cut_short", "pruned")]
+    final = [t for t in trials if t.meta.get("final")]
+    search = [t for t in trials if not t.meta.get("final")]
+    cut = [t for t in search if t.status in ("cut_short", "pruned")]
+    clocked = [t for t in search if t.ended_by_the_clock]
     inside = ("validation passes", "test pass", "test metrics", "FLOP count", "run-file writes")
     setup = spent["set-up and data loading"]
     engine_io = spent["run-file writes"] + spent["run-file writes, creation"] + spent["strategy (ask/tell)"]
@@ -121,7 +134,9 @@ def main() -> int:
         ("set-up and data loading", setup),
         ("training (trials' time less the rows below)", in_trials - sum(spent[f"in trials: {k}"] for k in inside)),
         *[(f"  in trials: {k}", spent[f"in trials: {k}"]) for k in inside],
-        ("  (of all trial time: trials cut short at the deadline)", sum(t.duration for t in cut)),
+        ("  (of all trial time: the final training)", sum(t.duration for t in final)),
+        ("  (of all trial time: search trials the deadline ended, cut short or finished early)",
+         sum(t.duration for t in clocked)),
         ("outside trials: strategy (ask/tell) and run-file writes (creating and closing it included)", engine_io),
         ("the rest: engine bookkeeping, closing, the summary", wall - before - setup - in_trials - engine_io),
     ]
@@ -133,11 +148,13 @@ def main() -> int:
         f"--seed {args.seed} --write` (runs `snas search` in-process with timers around every step that is "
         "not training). "
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        "nothing else running.",
+        f"{load.describe()}.",
         "",
-        f"{len(trials)} trials ({len(trials) - len(cut)} finished, {len(cut)} cut short); wall time "
-        f"{wall:.1f} s for a {args.budget:g} s budget; best test accuracy "
-        f"{best.metrics.get('test_accuracy', float('nan')):.4f} ({best.arch.family}).",
+        f"{len(search)} search trials ({len(search) - len(cut)} finished, {len(cut)} cut short or pruned; "
+        f"{len(clocked)} ended by the deadline) and {_final_note(final)}; wall time "
+        f"{wall:.1f} s for a {args.budget:g} s budget, {max(0.0, args.budget - wall):.1f} s of it unused; "
+        + (f"best test accuracy {best.metrics.get('test_accuracy', float('nan')):.4f} ({best.arch.family})."
+         if best is not None else "no trial finished."),
         "",
         "| where | seconds | share of wall time |",
         "|---|---:|---:|",

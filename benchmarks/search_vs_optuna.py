@@ -13,8 +13,12 @@ is the test accuracy of the network each picks by validation accuracy.
 
 Every finished pair is appended to ``--results`` (JSON lines), so a long
 matrix can be stopped and resumed (``--resume`` skips pairs already there);
-``--write`` replaces the "snas search against an Optuna loop" section of
-docs/benchmarks.md with the table of everything in the results file.
+``--write`` puts the table of everything in the results file into its own
+subsection of "snas search against an Optuna loop" in docs/benchmarks.md,
+leaving the curated subsections there alone. Each record also keeps every
+snas trial (``per_trial``) and the CPU time other processes used while the
+tool ran (``others_cpu_s``, ``steal_s``), to tell a quiet run from a
+disturbed one afterwards.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from pathlib import Path
 import snas
 
 import bench_data
-from report import BENCHMARKS_MD, write_section  # benchmarks/report.py, beside this script
+from report import BENCHMARKS_MD, OtherLoad, write_subsection  # benchmarks/report.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 HEADING = "## snas search against an Optuna loop"
+SUBHEADING = "### The latest `--write` run of this script"
 
 
 def run_snas(dataset: str, budget: float, seed: int, extra: list[str] = ()) -> dict:
@@ -63,6 +68,11 @@ def run_snas(dataset: str, budget: float, seed: int, extra: list[str] = ()) -> d
                    stopped=len(statuses) - statuses.count("ok") - statuses.count("failed"),
                    failed=statuses.count("failed"),
                    first_result=min((t.started + t.duration - start for t in result.trials if t.ok), default=None))
+        out["per_trial"] = [{"id": t.trial_id, "family": t.arch.family, "status": t.status, "protocol": t.protocol,
+                             "epochs": t.metrics.get("epochs"), "stopped_by": t.metrics.get("stopped_by"),
+                             "started_s": round(t.started - start, 1), "seconds": round(t.duration, 1),
+                             "val_acc": t.score, "test_acc": t.metrics.get("test_accuracy")}
+                            for t in result.trials]  # to explain a result afterwards: the run file is gone
         best = result.best
         if best is not None:
             out.update(val_acc=best.score, test_acc=best.metrics.get("test_accuracy"), best_family=best.arch.family,
@@ -169,20 +179,26 @@ def main() -> int:
                 for tool, runner in runners if seed % 2 == 0 else runners[::-1]:
                     if (tool, dataset, budget, seed) in done or args.only not in (None, tool.split()[0]):
                         continue
+                    load = OtherLoad()
                     record = runner(dataset, budget, seed)
-                    print(json.dumps({k: v for k, v in record.items() if k not in ("best_arch", "best_params")}),
+                    record.update(others_cpu_s=load.others(), steal_s=load.steal())  # was the machine quiet?
+                    print(json.dumps({k: v for k, v in record.items()
+                                      if k not in ("best_arch", "best_params", "per_trial")}),
                           file=sys.stderr)
                     with results_path.open("a") as f:
                         f.write(json.dumps(record) + "\n")
     results = load_results(results_path)
+    others = [r["others_cpu_s"] for r in results if r.get("others_cpu_s") is not None]
     command = (f"python benchmarks/search_vs_optuna.py --datasets {' '.join(args.datasets)} --budgets "
                f"{' '.join(f'{b:g}' for b in args.budgets)} --seeds {' '.join(map(str, args.seeds))} --write")
     lines = [
-        HEADING,
+        SUBHEADING,
         "",
         f"Command: `{command}`; raw records in `{os.path.relpath(results_path, HERE.parent)}`.",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, Python "
-        f"{platform.python_version()}. Each tool runs in its own process; the budget B is search time, counted "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
+        f"other processes used {_mean(others)} CPU s per run on the mean while the tools ran, in the "
+        f"{len(others)} runs that measured it (`others_cpu_s` in the records; near zero on a quiet machine). "
+        "Each tool runs in its own process; the budget B is search time, counted "
         "by each tool from the moment its data is in memory; the wall times below count from the process "
         "start (imports, data loading and final steps included).",
         "",
@@ -197,7 +213,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section(BENCHMARKS_MD, HEADING, text)
+        write_subsection(BENCHMARKS_MD, HEADING, SUBHEADING, text)
     return 0
 
 

@@ -21,6 +21,7 @@ trial, in the last table).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -37,7 +38,7 @@ from snas import count_flops
 from snas_plugins.evaluators.train import Train, TrainOptions
 
 import bench_data
-from report import BENCHMARKS_MD, write_section  # benchmarks/report.py, beside this script
+from report import BENCHMARKS_MD, OtherLoad, write_section  # benchmarks/report.py, beside this script
 
 HEADING = "## Trainer speed"
 #: CPU time of this process: with one torch thread it is steadier than wall time on a shared machine
@@ -117,6 +118,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    load = OtherLoad()  # other work on the machine slows both loops; the report says how much there was
     torch.set_num_threads(args.threads)
     family = snas.get_plugin_manager().get_family("cnn")
     data = bench_data.load(args.dataset, seed=0)
@@ -143,8 +145,9 @@ def main() -> int:
         "",
         f"Command: `python benchmarks/trainer_speed.py --dataset {args.dataset} --epochs {args.epochs} "
         f"--repeats {args.repeats} --threads {args.threads} --write`",
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s) of 2 shared CPU cores, Python "
-        f"{platform.python_version()}, torch {torch.__version__}; other jobs were running, so look at the ratios.",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s) of {os.cpu_count()} CPU cores, "
+        f"Python {platform.python_version()}, torch {torch.__version__}; {load.describe()} "
+        "(compare the ratios, not the seconds, across machines).",
         "",
         f"`cnn` with 32 and 64 filters, batch norm, a 4x4-grid head, Adam 1e-3, batch {args.batch_size}, on {args.dataset} "
         f"({samples} training images of {'x'.join(map(str, data.input_shape))}, {len(data.val)} validation), "
