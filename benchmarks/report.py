@@ -57,8 +57,8 @@ def _own_cpu() -> float:
 class OtherLoad:
     """What else used the machine while a benchmark ran: a quiet machine reads close to zero on both.
 
-    ``others()`` is the CPU time of every other process and ``steal()`` the
-    time the hypervisor gave the CPUs to other machines, in seconds since
+    :meth:`read` gives the CPU seconds of every other process and the
+    seconds the hypervisor gave the CPUs to other machines (steal), since
     the object was made (Linux; ``None`` elsewhere). The load average lags
     by minutes, so it cannot say this.
     """
@@ -68,25 +68,17 @@ class OtherLoad:
         self._own = _own_cpu()
         self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def _delta(self) -> tuple[float, float] | None:
+    def read(self) -> tuple[float, float] | None:
+        """``(other processes' CPU seconds, steal seconds)`` so far, from one reading of /proc/stat."""
         now = _cpu_ticks()
         if now is None or self._ticks is None:
             return None
-        return (now[0] - self._ticks[0]) / self._hz, (now[1] - self._ticks[1]) / self._hz
-
-    def others(self) -> float | None:
-        """CPU seconds used by other processes."""
-        delta = self._delta()
-        return None if delta is None else max(0.0, delta[0] - (_own_cpu() - self._own))
-
-    def steal(self) -> float | None:
-        """Seconds the hypervisor ran other machines on this one's CPUs."""
-        delta = self._delta()
-        return None if delta is None else delta[1]
+        busy, steal = ((a - b) / self._hz for a, b in zip(now, self._ticks))
+        return max(0.0, busy - (_own_cpu() - self._own)), steal
 
     def describe(self) -> str:
         """One sentence for a report."""
-        others, steal = self.others(), self.steal()
-        if others is None:
+        reading = self.read()
+        if reading is None:
             return "other load not measured (no /proc/stat)"
-        return f"other processes used {others:.1f} CPU s and steal was {steal:.1f} s while it ran"
+        return f"other processes used {reading[0]:.1f} CPU s and steal was {reading[1]:.1f} s while it ran"

@@ -94,7 +94,7 @@ def _final_note(final: list) -> str:
     """How the summary line names the final training: its epochs, or that it did not run."""
     if not final:
         return "no final training"
-    epochs = max((len(curve) for curve in final[0].curves.values()), default=0)
+    epochs = final[0].metrics.get("epochs")
     return f"the final training ({epochs} epochs)" if epochs else "the final training"
 
 

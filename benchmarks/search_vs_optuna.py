@@ -181,7 +181,8 @@ def main() -> int:
                         continue
                     load = OtherLoad()
                     record = runner(dataset, budget, seed)
-                    record.update(others_cpu_s=load.others(), steal_s=load.steal())  # was the machine quiet?
+                    others_cpu_s, steal_s = load.read() or (None, None)
+                    record.update(others_cpu_s=others_cpu_s, steal_s=steal_s)  # was the machine quiet?
                     print(json.dumps({k: v for k, v in record.items()
                                       if k not in ("best_arch", "best_params", "per_trial")}),
                           file=sys.stderr)
